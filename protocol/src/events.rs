@@ -1,0 +1,304 @@
+//! The Server-Sent Events of a pairing session's QR stream.
+//!
+//! Each SSE message has `event: <name>`, `id: <decimal, increasing within the session>` and
+//! `data: <JSON>`. `connected`, `failed` and `disconnected` are terminal: the server closes the
+//! stream right after sending one.
+
+use serde::{Deserialize, Serialize};
+
+/// The SSE `event:` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventName {
+    Qr,
+    Connecting,
+    Connected,
+    Failed,
+    Disconnected,
+}
+
+impl EventName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Qr => "qr",
+            Self::Connecting => "connecting",
+            Self::Connected => "connected",
+            Self::Failed => "failed",
+            Self::Disconnected => "disconnected",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "qr" => Self::Qr,
+            "connecting" => Self::Connecting,
+            "connected" => Self::Connected,
+            "failed" => Self::Failed,
+            "disconnected" => Self::Disconnected,
+            _ => return None,
+        })
+    }
+
+    /// After a terminal event the session is over and the stream closes.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Connected | Self::Failed | Self::Disconnected)
+    }
+}
+
+/// A QR code to show. Servers send the object form; clients also accept a bare JSON string.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct QrEvent {
+    /// The string to encode into the QR symbol, e.g. `2@…,<noise>,<identity>,<adv>`.
+    pub data: String,
+    /// When this code stops being accepted (RFC 3339, UTC). `None` only in the bare-string form.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for QrEvent {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Wire {
+            Bare(String),
+            Object {
+                data: String,
+                #[serde(default)]
+                expires_at: Option<String>,
+            },
+        }
+        Ok(match Wire::deserialize(d)? {
+            Wire::Bare(data) => QrEvent {
+                data,
+                expires_at: None,
+            },
+            Wire::Object { data, expires_at } => QrEvent { data, expires_at },
+        })
+    }
+}
+
+/// The channel that the session created.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectedEvent {
+    pub channel_id: String,
+    /// E.164, e.g. `+56912345678`.
+    pub phone_number: String,
+    /// The WhatsApp profile name; empty when WhatsApp did not tell it.
+    pub push_name: String,
+}
+
+/// Why a session failed. Clients must accept codes they do not know ([`FailureCode::Other`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureCode {
+    /// The pairing window (5 minutes) closed without a scan.
+    Expired,
+    /// The phone already has the maximum number of linked devices (4).
+    DeviceLimit,
+    /// WhatsApp's servers could not be reached.
+    WhatsappUnreachable,
+    /// WhatsApp or the phone refused the pairing.
+    PairingRejected,
+    /// The session was cancelled with `DELETE`.
+    Cancelled,
+    /// The phone scanned but linking did not finish in time.
+    LinkTimeout,
+    /// The server is shutting down; start a new session once it is back.
+    ServerShutdown,
+    /// The server could not complete the pairing (details in its log).
+    Internal,
+    #[serde(other)]
+    Other,
+}
+
+impl FailureCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Expired => "expired",
+            Self::DeviceLimit => "device_limit",
+            Self::WhatsappUnreachable => "whatsapp_unreachable",
+            Self::PairingRejected => "pairing_rejected",
+            Self::Cancelled => "cancelled",
+            Self::LinkTimeout => "link_timeout",
+            Self::ServerShutdown => "server_shutdown",
+            Self::Internal => "internal",
+            Self::Other => "other",
+        }
+    }
+}
+
+/// `failed` data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailedEvent {
+    pub code: FailureCode,
+    pub reason: String,
+}
+
+/// Why a linked device was disconnected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DisconnectCode {
+    /// The phone removed this linked device.
+    Unlinked,
+    #[serde(other)]
+    Other,
+}
+
+impl DisconnectCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unlinked => "unlinked",
+            Self::Other => "other",
+        }
+    }
+}
+
+/// `disconnected` data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DisconnectedEvent {
+    pub code: DisconnectCode,
+    pub reason: String,
+}
+
+/// One event of the stream, with its data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamEvent {
+    Qr(QrEvent),
+    Connecting,
+    Connected(ConnectedEvent),
+    Failed(FailedEvent),
+    Disconnected(DisconnectedEvent),
+}
+
+/// An SSE message whose data does not match its event name.
+#[derive(Debug)]
+pub struct EventParseError(pub String);
+
+impl std::fmt::Display for EventParseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for EventParseError {}
+
+impl StreamEvent {
+    pub fn name(&self) -> EventName {
+        match self {
+            Self::Qr(_) => EventName::Qr,
+            Self::Connecting => EventName::Connecting,
+            Self::Connected(_) => EventName::Connected,
+            Self::Failed(_) => EventName::Failed,
+            Self::Disconnected(_) => EventName::Disconnected,
+        }
+    }
+
+    pub fn is_terminal(&self) -> bool {
+        self.name().is_terminal()
+    }
+
+    /// The JSON of the SSE `data:` field.
+    pub fn data_json(&self) -> String {
+        let value = match self {
+            Self::Qr(qr) => serde_json::to_string(qr),
+            Self::Connecting => Ok("{}".to_owned()),
+            Self::Connected(c) => serde_json::to_string(c),
+            Self::Failed(f) => serde_json::to_string(f),
+            Self::Disconnected(d) => serde_json::to_string(d),
+        };
+        // Serializing these plain structs of strings and unit enums cannot fail.
+        value.unwrap_or_else(|_| "{}".to_owned())
+    }
+
+    /// Parses an SSE message's `event:` and `data:` fields.
+    pub fn parse(event: &str, data: &str) -> Result<Self, EventParseError> {
+        let name = EventName::parse(event)
+            .ok_or_else(|| EventParseError(format!("unknown event `{event}`")))?;
+        let bad = |e: serde_json::Error| EventParseError(format!("bad `{event}` data: {e}"));
+        Ok(match name {
+            EventName::Qr => Self::Qr(serde_json::from_str(data).map_err(bad)?),
+            EventName::Connecting => Self::Connecting,
+            EventName::Connected => Self::Connected(serde_json::from_str(data).map_err(bad)?),
+            EventName::Failed => Self::Failed(serde_json::from_str(data).map_err(bad)?),
+            EventName::Disconnected => Self::Disconnected(serde_json::from_str(data).map_err(bad)?),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn qr_data_parses_as_object_or_bare_string() {
+        let object = StreamEvent::parse(
+            "qr",
+            r#"{"data":"2@abc","expires_at":"2026-01-01T00:00:00Z"}"#,
+        )
+        .unwrap();
+        let bare = StreamEvent::parse("qr", r#""2@abc""#).unwrap();
+        assert_eq!(
+            object,
+            StreamEvent::Qr(QrEvent {
+                data: "2@abc".into(),
+                expires_at: Some("2026-01-01T00:00:00Z".into())
+            })
+        );
+        assert_eq!(
+            bare,
+            StreamEvent::Qr(QrEvent {
+                data: "2@abc".into(),
+                expires_at: None
+            })
+        );
+    }
+
+    #[test]
+    fn events_round_trip_through_their_wire_form() {
+        let events = [
+            StreamEvent::Qr(QrEvent {
+                data: "x".into(),
+                expires_at: Some("t".into()),
+            }),
+            StreamEvent::Connecting,
+            StreamEvent::Connected(ConnectedEvent {
+                channel_id: "ch_1".into(),
+                phone_number: "+56912345678".into(),
+                push_name: "Lucio".into(),
+            }),
+            StreamEvent::Failed(FailedEvent {
+                code: FailureCode::Expired,
+                reason: "r".into(),
+            }),
+            StreamEvent::Disconnected(DisconnectedEvent {
+                code: DisconnectCode::Unlinked,
+                reason: "r".into(),
+            }),
+        ];
+        for event in events {
+            let parsed = StreamEvent::parse(event.name().as_str(), &event.data_json()).unwrap();
+            assert_eq!(parsed, event);
+        }
+    }
+
+    #[test]
+    fn unknown_failure_codes_still_parse() {
+        let event = StreamEvent::parse("failed", r#"{"code":"brand_new","reason":"r"}"#).unwrap();
+        assert_eq!(
+            event,
+            StreamEvent::Failed(FailedEvent {
+                code: FailureCode::Other,
+                reason: "r".into()
+            })
+        );
+    }
+
+    #[test]
+    fn only_connected_failed_and_disconnected_are_terminal() {
+        assert!(!EventName::Qr.is_terminal());
+        assert!(!EventName::Connecting.is_terminal());
+        assert!(EventName::Connected.is_terminal());
+        assert!(EventName::Failed.is_terminal());
+        assert!(EventName::Disconnected.is_terminal());
+    }
+}

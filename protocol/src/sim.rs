@@ -1,0 +1,54 @@
+//! The simulated phone's routes (`/sim/*`, only with `--linker simulated`). A declared test and demo
+//! device: it stands for a person's phone, so these routes take no API token.
+
+use serde::{Deserialize, Serialize};
+
+/// What the simulated phone does after scanning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScanOutcome {
+    /// `connecting`, then `connected`.
+    #[default]
+    Success,
+    /// `failed` with code `device_limit` (the phone has 4 linked devices already).
+    DeviceLimit,
+    /// `connecting`, then `failed` with code `pairing_rejected`.
+    Rejected,
+    /// `connecting`, then `disconnected` with code `unlinked`.
+    Unlinked,
+}
+
+/// `POST /sim/scan`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimScanRequest {
+    /// The QR string exactly as the stream showed it.
+    pub qr: String,
+    /// E.164 number of the simulated phone.
+    pub phone_number: String,
+    #[serde(default)]
+    pub push_name: String,
+    #[serde(default)]
+    pub outcome: ScanOutcome,
+}
+
+/// `POST /sim/unlink`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimUnlinkRequest {
+    pub channel_id: String,
+}
+
+/// One text the simulated WhatsApp received from a channel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimMessage {
+    pub message_id: String,
+    pub to: String,
+    pub text: String,
+}
+
+/// `GET /sim/messages?channel_id=`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimMessages {
+    pub data: Vec<SimMessage>,
+}
