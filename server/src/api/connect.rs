@@ -1,0 +1,237 @@
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use futures::StreamExt;
+use keebai_protocol::{ConnectRequest, ConnectResponse, ErrorCode, Scope, stream_path};
+use serde_json::Value;
+
+use super::json::ApiJson;
+use super::{ApiError, AppState, Authenticated};
+use crate::domain::{ChannelName, SessionId};
+
+/// Keep-alive comments keep proxies from closing an idle stream.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/channels/whatsapp/connect", post(create))
+        .route("/v1/channels/whatsapp/connect/{session_id}", delete(cancel))
+        .route(
+            "/v1/channels/whatsapp/connect/{session_id}/qr-stream",
+            get(stream),
+        )
+}
+
+/// Checks the connect body in the order a caller fixes it: the mode, what QR mode cannot do,
+/// then the shape and the name.
+fn parse_connect(body: Value) -> Result<ChannelName, ApiError> {
+    let bad = |code, message: &str| ApiError::bad_request(code, message);
+    let Value::Object(fields) = &body else {
+        return Err(bad(
+            ErrorCode::InvalidRequest,
+            "The body must be a JSON object.",
+        ));
+    };
+    match fields.get("mode") {
+        None => {
+            return Err(bad(
+                ErrorCode::InvalidMode,
+                "`mode` is required; use \"qr\".",
+            ));
+        }
+        Some(Value::String(mode)) if mode == "qr" => {}
+        Some(_) => return Err(bad(ErrorCode::InvalidMode, "`mode` must be \"qr\".")),
+    }
+    if fields.contains_key("pipeline_id") || fields.contains_key("coexistence_enabled") {
+        return Err(bad(
+            ErrorCode::QrModeCannotUseCoexistenceOrPipeline,
+            "QR mode links a device and cannot use `pipeline_id` or `coexistence_enabled`.",
+        ));
+    }
+    let request: ConnectRequest = serde_json::from_value(body)
+        .map_err(|e| ApiError::bad_request(ErrorCode::InvalidRequest, e.to_string()))?;
+    match request.name {
+        None => Ok(ChannelName::default_name()),
+        Some(name) => ChannelName::parse(&name)
+            .map_err(|e| ApiError::bad_request(ErrorCode::InvalidName, format!("`name` {e}."))),
+    }
+}
+
+async fn create(
+    auth: Authenticated,
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<Value>,
+) -> Result<(StatusCode, Json<ConnectResponse>), ApiError> {
+    let account = auth.require(Scope::ChannelsConnect)?;
+    let name = parse_connect(body)?;
+    let session = state.engine.create(account, name)?;
+    tracing::info!(session = %session.id, "pairing session started");
+    Ok((
+        StatusCode::CREATED,
+        Json(ConnectResponse {
+            stream_url: stream_path(session.id.as_str()),
+            session_id: session.id.to_string(),
+            expires_in: session.expires_in.as_secs(),
+        }),
+    ))
+}
+
+/// A session id that is not even well formed cannot exist: it is reported like a missing one.
+fn session_id(raw: &str) -> Result<SessionId, ApiError> {
+    SessionId::parse(raw).map_err(|_| ApiError::SessionNotFound)
+}
+
+async fn stream(
+    auth: Authenticated,
+    State(state): State<AppState>,
+    Path(raw_id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let account = auth.require(Scope::ChannelsConnect)?;
+    let id = session_id(&raw_id)?;
+    // The browser's EventSource resends the last id it saw; anything unparsable means "new".
+    let last_event_id = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let events = state
+        .engine
+        .subscribe(account, &id, last_event_id)?
+        .map(|(event_id, event)| {
+            Ok::<_, Infallible>(
+                Event::default()
+                    .id(event_id.to_string())
+                    .event(event.name().as_str())
+                    .data(event.data_json()),
+            )
+        });
+    let mut response = Sse::new(events)
+        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+        .into_response();
+    let headers = response.headers_mut();
+    headers.insert("cache-control", HeaderValue::from_static("no-cache"));
+    // Tells nginx-style proxies not to buffer the stream.
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    Ok(response)
+}
+
+async fn cancel(
+    auth: Authenticated,
+    State(state): State<AppState>,
+    Path(raw_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let account = auth.require(Scope::ChannelsConnect)?;
+    state.engine.cancel(account, &session_id(&raw_id)?)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn code(body: Value) -> Option<ErrorCode> {
+        match parse_connect(body) {
+            Ok(_) => None,
+            Err(ApiError::BadRequest(code, _)) => Some(code),
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn each_bad_body_gets_its_own_code() {
+        assert_eq!(code(json!({"mode": "qr"})), None);
+        assert_eq!(code(json!({"mode": "qr", "name": "Ventas"})), None);
+        assert_eq!(code(json!([])), Some(ErrorCode::InvalidRequest));
+        assert_eq!(code(json!({})), Some(ErrorCode::InvalidMode));
+        assert_eq!(code(json!({"mode": "sms"})), Some(ErrorCode::InvalidMode));
+        assert_eq!(code(json!({"mode": 1})), Some(ErrorCode::InvalidMode));
+        assert_eq!(
+            code(json!({"mode": "qr", "pipeline_id": "p"})),
+            Some(ErrorCode::QrModeCannotUseCoexistenceOrPipeline)
+        );
+        assert_eq!(
+            code(json!({"mode": "qr", "coexistence_enabled": false})),
+            Some(ErrorCode::QrModeCannotUseCoexistenceOrPipeline)
+        );
+        assert_eq!(
+            code(json!({"mode": "qr", "name": 5})),
+            Some(ErrorCode::InvalidRequest)
+        );
+        assert_eq!(
+            code(json!({"mode": "qr", "nmae": "x"})),
+            Some(ErrorCode::InvalidRequest)
+        );
+        assert_eq!(
+            code(json!({"mode": "qr", "name": ""})),
+            Some(ErrorCode::InvalidName)
+        );
+        assert_eq!(
+            code(json!({"mode": "qr", "name": "x".repeat(101)})),
+            Some(ErrorCode::InvalidName)
+        );
+    }
+
+    fn any_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            ".{0,120}".prop_map(Value::from),
+            Just(Value::from("qr")),
+        ];
+        leaf.prop_recursive(3, 24, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                prop::collection::btree_map(
+                    prop_oneof![
+                        Just("mode".to_owned()),
+                        Just("name".to_owned()),
+                        Just("pipeline_id".to_owned()),
+                        ".{0,8}"
+                    ],
+                    inner,
+                    0..4
+                )
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        /// Whatever the body, parsing answers a name or a 400 with a known code, never a panic,
+        /// and accepts exactly the bodies the contract allows.
+        #[test]
+        fn any_body_is_accepted_only_when_it_follows_the_contract(body in any_json()) {
+            let accepted = parse_connect(body.clone());
+            let fields = body.as_object();
+            let valid = fields.is_some_and(|f| {
+                f.get("mode") == Some(&Value::from("qr"))
+                    && f.keys().all(|k| k == "mode" || k == "name")
+                    // `"name": null` counts as not given.
+                    && f.get("name").is_none_or(|n| {
+                        n.is_null() || n.as_str().is_some_and(|n| ChannelName::parse(n).is_ok())
+                    })
+            });
+            match accepted {
+                Ok(name) => {
+                    prop_assert!(valid, "accepted {body}");
+                    let expected = fields.and_then(|f| f.get("name")).and_then(Value::as_str).map(str::trim).unwrap_or("WhatsApp QR");
+                    prop_assert_eq!(name.as_str(), expected);
+                }
+                Err(ApiError::BadRequest(code, message)) => {
+                    prop_assert!(!valid, "rejected valid {body} with {code}");
+                    prop_assert!(!message.is_empty());
+                }
+                Err(other) => prop_assert!(false, "unexpected error {other:?}"),
+            }
+        }
+    }
+}

@@ -1,0 +1,64 @@
+//! The public HTTP API (`/v1`, `/healthz`) and, with the simulated linker, the phone's `/sim`
+//! routes.
+//!
+//! - `error`: [`ApiError`], the one place where failures become a status and a stable code.
+//! - `json`: the JSON body extractor whose rejections use that same error shape.
+//! - `auth`: the bearer-token extractor [`Authenticated`] and its scope check.
+//! - `connect`, `numbers`, `messages`, `health`, `sim`: one area each, each with `router()`.
+//!
+//! [`app`] merges the areas and adds the layers every route shares (body limit, tracing, panics
+//! caught into a 500 that says nothing internal).
+
+mod auth;
+mod connect;
+mod error;
+mod health;
+mod json;
+mod messages;
+mod numbers;
+mod sim;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+
+pub use auth::Authenticated;
+pub use error::ApiError;
+
+use crate::channels::Channels;
+use crate::linker::SimulatedLinker;
+use crate::pairing::PairingEngine;
+use crate::store::Store;
+
+/// Request bodies larger than this get 413 `PAYLOAD_TOO_LARGE`.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// What every handler can reach; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub engine: PairingEngine,
+    pub channels: Channels,
+    /// Present only with `--linker simulated`; the `/sim` routes exist only then.
+    pub sim: Option<SimulatedLinker>,
+}
+
+/// The whole HTTP application, ready to serve (or to call as a tower `Service` in tests).
+pub fn app(state: AppState) -> Router {
+    let mut router = Router::new()
+        .merge(health::router())
+        .merge(connect::router())
+        .merge(numbers::router())
+        .merge(messages::router());
+    if state.sim.is_some() {
+        router = router.merge(sim::router());
+    }
+    router
+        .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(CatchPanicLayer::custom(error::panic_response))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

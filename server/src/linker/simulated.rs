@@ -1,0 +1,463 @@
+//! The simulated phone: a linker that behaves like WhatsApp's side of QR pairing, for tests and
+//! demos on machines that cannot reach WhatsApp.
+//!
+//! Codes have WhatsApp's shape (`ref,noise_b64,identity_b64,adv_b64,9`) and schedule: the first is
+//! valid for 60 s, each next one for 20 s, six per attempt (about 160 s), after which the attempt
+//! reports `Exhausted` exactly like a real connection whose codes ran out. The "phone" scans
+//! through `POST /sim/scan`, naming the outcome it wants.
+//!
+//! Every ref carries a keyed tag (SHA-256 of a per-process key and the ref's nonce), so a code
+//! this process issued is recognised without remembering it: any such code that is not the current
+//! code of a live attempt is *expired* (409); a string we never issued is *unknown* (404).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use futures::future::BoxFuture;
+use keebai_protocol::sim::{ScanOutcome, SimMessage};
+use keebai_protocol::{DisconnectCode, FailureCode};
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+
+use crate::domain::{ChannelId, MessageId, MessageText, PhoneNumber};
+use crate::pairing::{Attempt, Linker, LinkerEvent, LinkerKind, SendError};
+use crate::store::ChannelRecord;
+
+/// The simulated schedule.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// Validity of an attempt's first code (WhatsApp: 60 s).
+    pub first_qr_ttl: Duration,
+    /// Validity of each later code (WhatsApp: 20 s).
+    pub qr_ttl: Duration,
+    /// Codes per attempt before `Exhausted` (WhatsApp: 6).
+    pub codes_per_attempt: u32,
+    /// Time from `connecting` to `connected`.
+    pub link_delay: Duration,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            first_qr_ttl: Duration::from_secs(60),
+            qr_ttl: Duration::from_secs(20),
+            codes_per_attempt: 6,
+            link_delay: Duration::from_millis(1500),
+        }
+    }
+}
+
+/// Why a scan did nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ScanError {
+    /// 409: a code this server issued, but not the current code of a live session.
+    #[error("this QR code has expired or was already used")]
+    Expired,
+    /// 404: not a code this server ever issued.
+    #[error("no session ever showed this QR code")]
+    Unknown,
+}
+
+/// The most texts remembered per simulated channel (oldest are dropped first).
+const INBOX_LIMIT: usize = 1000;
+
+/// The simulated linker; cheap to clone.
+#[derive(Clone)]
+pub struct SimulatedLinker {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: SimConfig,
+    key: [u8; 32],
+    /// The current code of every live attempt, and where to deliver its scan.
+    current: Mutex<HashMap<String, mpsc::Sender<Scan>>>,
+    /// What each simulated channel "sent", as WhatsApp would have received it.
+    inbox: Mutex<HashMap<ChannelId, VecDeque<SimMessage>>>,
+}
+
+#[derive(Debug)]
+struct Scan {
+    phone_number: PhoneNumber,
+    push_name: String,
+    outcome: ScanOutcome,
+}
+
+/// Short sections, no `.await` inside; a poisoned lock only means another request panicked
+/// mid-insert, which leaves the maps usable.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl SimulatedLinker {
+    pub fn new(config: SimConfig) -> Self {
+        let mut key = [0u8; 32];
+        // Same reasoning as `random_hex`: no OS randomness means no safe way to go on.
+        getrandom::fill(&mut key).expect("the operating system's random source failed");
+        Self {
+            inner: Arc::new(Inner {
+                config,
+                key,
+                current: Mutex::new(HashMap::new()),
+                inbox: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// The phone scans `qr`. Delivered only when `qr` is the current code of a live attempt.
+    pub fn scan(
+        &self,
+        qr: &str,
+        phone_number: PhoneNumber,
+        push_name: String,
+        outcome: ScanOutcome,
+    ) -> Result<(), ScanError> {
+        // Delivery happens under the lock, so it is ordered against the attempt rotating its
+        // code (which also takes the lock): a scan is either in the queue before the old code is
+        // withdrawn, or sees it gone.
+        let current = lock(&self.inner.current);
+        match current.get(qr) {
+            Some(deliver) => deliver
+                .try_send(Scan {
+                    phone_number,
+                    push_name,
+                    outcome,
+                })
+                // The queue holds one scan; a second scan of the same code lost the race.
+                .map_err(|_| ScanError::Expired),
+            None if self.inner.issued_here(qr) => Err(ScanError::Expired),
+            None => Err(ScanError::Unknown),
+        }
+    }
+
+    /// Texts sent on a simulated channel, oldest first.
+    pub fn messages(&self, channel: &ChannelId) -> Vec<SimMessage> {
+        lock(&self.inner.inbox)
+            .get(channel)
+            .map(|m| m.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Codes that a phone could scan right now (one per live attempt).
+    pub fn live_codes(&self) -> usize {
+        lock(&self.inner.current).len()
+    }
+}
+
+impl Inner {
+    fn tag(&self, nonce: &[u8]) -> [u8; 8] {
+        let digest = Sha256::new()
+            .chain_update(self.key)
+            .chain_update(nonce)
+            .finalize();
+        let mut tag = [0u8; 8];
+        tag.copy_from_slice(&digest[..8]);
+        tag
+    }
+
+    fn new_code(&self) -> String {
+        let mut random = [0u8; 16 + 32 * 3];
+        getrandom::fill(&mut random).expect("the operating system's random source failed");
+        let (nonce, keys) = random.split_at(16);
+        let mut reference = nonce.to_vec();
+        reference.extend_from_slice(&self.tag(nonce));
+        format!(
+            "2@{},{},{},{},9",
+            STANDARD.encode(&reference),
+            STANDARD.encode(&keys[..32]),
+            STANDARD.encode(&keys[32..64]),
+            STANDARD.encode(&keys[64..]),
+        )
+    }
+
+    fn issued_here(&self, qr: &str) -> bool {
+        let Some(reference) = qr.split(',').next().and_then(|r| r.strip_prefix("2@")) else {
+            return false;
+        };
+        match STANDARD.decode(reference) {
+            Ok(bytes) if bytes.len() == 24 => self.tag(&bytes[..16]) == bytes[16..],
+            _ => false,
+        }
+    }
+}
+
+/// A code offered for scanning; withdrawn when dropped, whichever way the attempt moves on.
+struct Offered<'a> {
+    inner: &'a Inner,
+    code: String,
+}
+
+impl<'a> Offered<'a> {
+    fn new(inner: &'a Inner, code: String, deliver: mpsc::Sender<Scan>) -> Self {
+        lock(&inner.current).insert(code.clone(), deliver);
+        Self { inner, code }
+    }
+}
+
+impl Drop for Offered<'_> {
+    fn drop(&mut self) {
+        lock(&self.inner.current).remove(&self.code);
+    }
+}
+
+async fn run_attempt(inner: Arc<Inner>, attempt: Attempt) {
+    let (deliver, mut scans) = mpsc::channel(1);
+    for index in 0..inner.config.codes_per_attempt {
+        let ttl = if index == 0 {
+            inner.config.first_qr_ttl
+        } else {
+            inner.config.qr_ttl
+        };
+        let code = inner.new_code();
+        let offered = Offered::new(&inner, code.clone(), deliver.clone());
+        if attempt
+            .events
+            .send(LinkerEvent::Qr { code, ttl })
+            .await
+            .is_err()
+        {
+            return;
+        }
+        let scan = tokio::select! {
+            () = attempt.cancel.cancelled() => return,
+            () = tokio::time::sleep(ttl) => None,
+            scan = scans.recv() => scan,
+        };
+        drop(offered);
+        // A scan accepted just before the code was withdrawn is still honoured.
+        if let Some(scan) = scan.or_else(|| scans.try_recv().ok()) {
+            return link(&inner, &attempt, scan).await;
+        }
+    }
+    let _ = attempt.events.send(LinkerEvent::Exhausted).await;
+}
+
+async fn link(inner: &Inner, attempt: &Attempt, scan: Scan) {
+    let send = |event| attempt.events.send(event);
+    let wait = || async {
+        tokio::select! {
+            () = attempt.cancel.cancelled() => false,
+            () = tokio::time::sleep(inner.config.link_delay) => true,
+        }
+    };
+    let _ = match scan.outcome {
+        ScanOutcome::DeviceLimit => {
+            send(LinkerEvent::Failed {
+                code: FailureCode::DeviceLimit,
+                reason: "This phone already has the maximum of 4 linked devices. Remove one in \
+                         WhatsApp > Linked devices, then try again."
+                    .into(),
+            })
+            .await
+        }
+        ScanOutcome::Rejected => {
+            if send(LinkerEvent::Scanned).await.is_err() || !wait().await {
+                return;
+            }
+            send(LinkerEvent::Failed {
+                code: FailureCode::PairingRejected,
+                reason: "WhatsApp rejected the pairing. Scan a new code to try again.".into(),
+            })
+            .await
+        }
+        ScanOutcome::Unlinked => {
+            if send(LinkerEvent::Scanned).await.is_err() || !wait().await {
+                return;
+            }
+            send(LinkerEvent::Disconnected {
+                code: DisconnectCode::Unlinked,
+                reason: "The phone removed this linked device right after linking it.".into(),
+            })
+            .await
+        }
+        ScanOutcome::Success => {
+            if send(LinkerEvent::Scanned).await.is_err() || !wait().await {
+                return;
+            }
+            send(LinkerEvent::Linked {
+                phone_number: scan.phone_number,
+                push_name: scan.push_name,
+            })
+            .await
+        }
+    };
+}
+
+impl Linker for SimulatedLinker {
+    fn kind(&self) -> LinkerKind {
+        LinkerKind::Simulated
+    }
+
+    fn start(&self, attempt: Attempt) {
+        tokio::spawn(run_attempt(self.inner.clone(), attempt));
+    }
+
+    fn first_qr_timeout(&self) -> Option<Duration> {
+        None
+    }
+
+    fn send_text<'a>(
+        &'a self,
+        channel: &'a ChannelRecord,
+        id: &'a MessageId,
+        to: &'a PhoneNumber,
+        text: &'a MessageText,
+    ) -> BoxFuture<'a, Result<(), SendError>> {
+        Box::pin(async move {
+            let mut inbox = lock(&self.inner.inbox);
+            let messages = inbox.entry(channel.id.clone()).or_default();
+            if messages.len() == INBOX_LIMIT {
+                messages.pop_front();
+            }
+            messages.push_back(SimMessage {
+                message_id: id.to_string(),
+                to: to.to_string(),
+                text: text.as_str().to_owned(),
+            });
+            Ok(())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::SessionId;
+    use tokio_util::sync::CancellationToken;
+
+    fn phone() -> PhoneNumber {
+        PhoneNumber::parse("+56912345678").unwrap()
+    }
+
+    fn start(linker: &SimulatedLinker) -> (mpsc::Receiver<LinkerEvent>, CancellationToken) {
+        let (events, rx) = mpsc::channel(8);
+        let cancel = CancellationToken::new();
+        linker.start(Attempt {
+            session_id: SessionId::generate(),
+            number: 1,
+            events,
+            cancel: cancel.clone(),
+        });
+        (rx, cancel)
+    }
+
+    async fn next_code(rx: &mut mpsc::Receiver<LinkerEvent>) -> (String, Duration) {
+        match rx.recv().await {
+            Some(LinkerEvent::Qr { code, ttl }) => (code, ttl),
+            other => panic!("expected a QR, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn codes_have_whatsapps_shape() {
+        let linker = SimulatedLinker::new(SimConfig::default());
+        let code = linker.inner.new_code();
+        let parts: Vec<_> = code.split(',').collect();
+        assert_eq!(parts.len(), 5, "{code}");
+        assert!(parts[0].starts_with("2@"));
+        for key in &parts[1..4] {
+            assert_eq!(STANDARD.decode(key).unwrap().len(), 32);
+        }
+        assert_eq!(parts[4], "9");
+        assert!(linker.inner.issued_here(&code));
+        assert!(
+            !SimulatedLinker::new(SimConfig::default())
+                .inner
+                .issued_here(&code)
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn codes_rotate_on_whatsapps_schedule_then_the_attempt_is_exhausted() {
+        let linker = SimulatedLinker::new(SimConfig::default());
+        let (mut rx, _cancel) = start(&linker);
+        let started = tokio::time::Instant::now();
+        let mut ttls = Vec::new();
+        let mut codes = std::collections::HashSet::new();
+        for _ in 0..6 {
+            let (code, ttl) = next_code(&mut rx).await;
+            assert_eq!(linker.live_codes(), 1);
+            codes.insert(code);
+            ttls.push(ttl.as_secs());
+        }
+        assert_eq!(rx.recv().await, Some(LinkerEvent::Exhausted));
+        assert_eq!(ttls, [60, 20, 20, 20, 20, 20]);
+        assert_eq!(codes.len(), 6, "every code is new");
+        assert_eq!(started.elapsed(), Duration::from_secs(160));
+        assert_eq!(linker.live_codes(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn only_the_current_code_can_be_scanned() {
+        let linker = SimulatedLinker::new(SimConfig {
+            link_delay: Duration::ZERO,
+            ..SimConfig::default()
+        });
+        let (mut rx, _cancel) = start(&linker);
+        let (first, _) = next_code(&mut rx).await;
+        let (second, _) = next_code(&mut rx).await;
+
+        let stale = linker.scan(&first, phone(), "L".into(), ScanOutcome::Success);
+        let unknown = linker.scan("2@AAAA,b,c,d,9", phone(), "L".into(), ScanOutcome::Success);
+        let current = linker.scan(&second, phone(), "Lucio".into(), ScanOutcome::Success);
+        let again = linker.scan(&second, phone(), "Lucio".into(), ScanOutcome::Success);
+
+        assert_eq!(stale, Err(ScanError::Expired));
+        assert_eq!(unknown, Err(ScanError::Unknown));
+        assert_eq!(current, Ok(()));
+        assert_eq!(again, Err(ScanError::Expired));
+        assert_eq!(rx.recv().await, Some(LinkerEvent::Scanned));
+        assert_eq!(
+            rx.recv().await,
+            Some(LinkerEvent::Linked {
+                phone_number: phone(),
+                push_name: "Lucio".into()
+            })
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn cancelling_an_attempt_withdraws_its_code() {
+        let linker = SimulatedLinker::new(SimConfig::default());
+        let (mut rx, cancel) = start(&linker);
+        let (code, _) = next_code(&mut rx).await;
+        cancel.cancel();
+        assert_eq!(rx.recv().await, None, "the attempt ended");
+        assert_eq!(linker.live_codes(), 0);
+        assert_eq!(
+            linker.scan(&code, phone(), String::new(), ScanOutcome::Success),
+            Err(ScanError::Expired)
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn each_outcome_reports_its_events() {
+        let linker = SimulatedLinker::new(SimConfig::default());
+        for (outcome, expect_scanned, last) in [
+            (ScanOutcome::DeviceLimit, false, "device_limit"),
+            (ScanOutcome::Rejected, true, "pairing_rejected"),
+            (ScanOutcome::Unlinked, true, "unlinked"),
+        ] {
+            let (mut rx, _cancel) = start(&linker);
+            let (code, _) = next_code(&mut rx).await;
+            linker.scan(&code, phone(), String::new(), outcome).unwrap();
+            if expect_scanned {
+                assert_eq!(rx.recv().await, Some(LinkerEvent::Scanned));
+            }
+            let code = match rx.recv().await {
+                Some(LinkerEvent::Failed { code, reason }) => {
+                    if code == FailureCode::DeviceLimit {
+                        assert!(reason.contains("4 linked devices"), "{reason}");
+                    }
+                    code.as_str()
+                }
+                Some(LinkerEvent::Disconnected { code, .. }) => code.as_str(),
+                other => panic!("unexpected {other:?}"),
+            };
+            assert_eq!(code, last);
+        }
+    }
+}

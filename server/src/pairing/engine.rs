@@ -1,0 +1,261 @@
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use futures::stream::BoxStream;
+use keebai_protocol::StreamEvent;
+use tokio::sync::watch;
+use tokio_util::sync::{CancellationToken, DropGuard};
+
+use super::linker::Linker;
+use super::session::SessionDriver;
+use super::state::SessionState;
+use crate::domain::{AccountId, ChannelName, SessionId};
+use crate::store::Store;
+
+/// The engine's timing and limits.
+#[derive(Debug, Clone)]
+pub struct PairingConfig {
+    /// How long a session shows codes (`expires_in`): 300 s.
+    pub window: Duration,
+    /// How long a terminal event stays replayable before the id answers 404: 60 s.
+    pub replay: Duration,
+    /// How long linking may take after the phone scanned before the session fails: 60 s.
+    pub link_timeout: Duration,
+    /// Live (not yet terminal) sessions one account may hold at once.
+    pub max_sessions_per_account: usize,
+}
+
+impl Default for PairingConfig {
+    fn default() -> Self {
+        Self {
+            window: Duration::from_secs(300),
+            replay: Duration::from_secs(60),
+            link_timeout: Duration::from_secs(60),
+            max_sessions_per_account: 1000,
+        }
+    }
+}
+
+/// Why the engine refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PairingError {
+    /// 404: unknown id, another account's session, or ended more than `replay` ago.
+    #[error("no such pairing session")]
+    NotFound,
+    /// 429: the account holds `limit` live sessions already.
+    #[error("this account already has {limit} live pairing sessions")]
+    TooManySessions { limit: usize },
+    /// 503: the server is stopping.
+    #[error("the server is shutting down")]
+    ShuttingDown,
+}
+
+/// A session that was just created.
+#[derive(Debug, Clone)]
+pub struct SessionInfo {
+    pub id: SessionId,
+    pub expires_in: Duration,
+}
+
+/// A subscriber's events: `(id, event)`, ending right after a terminal event.
+pub type EventStream = BoxStream<'static, (u64, StreamEvent)>;
+
+/// The registry of pairing sessions. Cheap to clone; the last clone dropped cancels every session
+/// task (they end with `failed` `server_shutdown`), as does [`PairingEngine::shutdown`].
+#[derive(Clone)]
+pub struct PairingEngine {
+    shared: Arc<Shared>,
+    _owner: Arc<DropGuard>,
+}
+
+/// What session tasks share with the engine. Tasks hold this, never the engine itself, so that
+/// dropping the engine is what stops them.
+pub(super) struct Shared {
+    pub(super) config: PairingConfig,
+    pub(super) linker: Arc<dyn Linker>,
+    pub(super) store: Store,
+    pub(super) shutdown: CancellationToken,
+    registry: Mutex<Registry>,
+}
+
+#[derive(Default)]
+struct Registry {
+    sessions: HashMap<SessionId, Entry>,
+    live_per_account: HashMap<AccountId, usize>,
+}
+
+struct Entry {
+    account: AccountId,
+    state: watch::Receiver<SessionState>,
+    cancel: CancellationToken,
+}
+
+impl Shared {
+    /// The registry is behind a `std` mutex: every section is a few map operations with no
+    /// `.await`, so an async mutex would only add overhead. A panic inside one cannot leave the
+    /// maps half-updated in a harmful way, so a poisoned lock is simply taken over.
+    fn registry(&self) -> MutexGuard<'_, Registry> {
+        self.registry.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A session reached its terminal event: it no longer counts against the account's limit.
+    pub(super) fn session_ended(&self, account: AccountId) {
+        let mut registry = self.registry();
+        if let Some(live) = registry.live_per_account.get_mut(&account) {
+            *live = live.saturating_sub(1);
+            if *live == 0 {
+                registry.live_per_account.remove(&account);
+            }
+        }
+    }
+
+    /// The session's replay time is over: forget it (its id answers 404 from now on).
+    pub(super) fn remove(&self, id: &SessionId) {
+        self.registry().sessions.remove(id);
+    }
+}
+
+impl PairingEngine {
+    pub fn new(config: PairingConfig, linker: Arc<dyn Linker>, store: Store) -> Self {
+        let shutdown = CancellationToken::new();
+        let shared = Arc::new(Shared {
+            config,
+            linker,
+            store,
+            shutdown: shutdown.clone(),
+            registry: Mutex::new(Registry::default()),
+        });
+        Self {
+            shared,
+            _owner: Arc::new(shutdown.drop_guard()),
+        }
+    }
+
+    pub fn config(&self) -> &PairingConfig {
+        &self.shared.config
+    }
+
+    /// Starts a session for `account`; its first QR follows on the stream.
+    pub fn create(
+        &self,
+        account: AccountId,
+        name: ChannelName,
+    ) -> Result<SessionInfo, PairingError> {
+        if self.shared.shutdown.is_cancelled() {
+            return Err(PairingError::ShuttingDown);
+        }
+        let id = SessionId::generate();
+        let (state_tx, state_rx) = watch::channel(SessionState::default());
+        let cancel = self.shared.shutdown.child_token();
+        {
+            let mut registry = self.shared.registry();
+            let limit = self.shared.config.max_sessions_per_account;
+            let live = registry.live_per_account.entry(account).or_default();
+            if *live >= limit {
+                return Err(PairingError::TooManySessions { limit });
+            }
+            *live += 1;
+            registry.sessions.insert(
+                id.clone(),
+                Entry {
+                    account,
+                    state: state_rx,
+                    cancel: cancel.clone(),
+                },
+            );
+        }
+        let driver = SessionDriver::new(
+            self.shared.clone(),
+            id.clone(),
+            account,
+            name,
+            state_tx,
+            cancel,
+        );
+        tokio::spawn(driver.run());
+        Ok(SessionInfo {
+            id,
+            expires_in: self.shared.config.window,
+        })
+    }
+
+    /// The events of a session for one subscriber. `last_event_id` resumes after that event.
+    pub fn subscribe(
+        &self,
+        account: AccountId,
+        id: &SessionId,
+        last_event_id: Option<u64>,
+    ) -> Result<EventStream, PairingError> {
+        let mut state = self.lookup(account, id, |entry| entry.state.clone())?;
+        let shutdown = self.shared.shutdown.clone();
+        Ok(Box::pin(async_stream::stream! {
+            let mut seen = last_event_id;
+            loop {
+                let batch = state.borrow_and_update().events_for(seen);
+                for (event_id, event) in batch {
+                    seen = Some(event_id);
+                    let terminal = event.is_terminal();
+                    yield (event_id, event);
+                    if terminal {
+                        return;
+                    }
+                }
+                tokio::select! {
+                    changed = state.changed() => if changed.is_err() { return },
+                    // On shutdown the session publishes `failed` `server_shutdown` at once; this
+                    // bound only guarantees that no stream outlives shutdown by more than 500 ms.
+                    () = async {
+                        shutdown.cancelled().await;
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    } => return,
+                }
+            }
+        }))
+    }
+
+    /// Cancels a live session (its stream gets `failed` `cancelled`). Cancelling a session that
+    /// already ended changes nothing and is not an error.
+    pub fn cancel(&self, account: AccountId, id: &SessionId) -> Result<(), PairingError> {
+        self.lookup(account, id, |entry| entry.cancel.cancel())
+    }
+
+    /// A copy of a session's current state.
+    pub fn state(&self, account: AccountId, id: &SessionId) -> Result<SessionState, PairingError> {
+        self.lookup(account, id, |entry| entry.state.borrow().clone())
+    }
+
+    /// Sessions held in memory, live or replaying their terminal event.
+    pub fn session_count(&self) -> usize {
+        self.shared.registry().sessions.len()
+    }
+
+    /// Live sessions of one account.
+    pub fn live_sessions(&self, account: AccountId) -> usize {
+        self.shared
+            .registry()
+            .live_per_account
+            .get(&account)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Ends every session with `failed` `server_shutdown` and refuses new ones.
+    pub fn shutdown(&self) {
+        self.shared.shutdown.cancel();
+    }
+
+    fn lookup<T>(
+        &self,
+        account: AccountId,
+        id: &SessionId,
+        f: impl FnOnce(&Entry) -> T,
+    ) -> Result<T, PairingError> {
+        let registry = self.shared.registry();
+        match registry.sessions.get(id) {
+            // Another account's session is reported exactly like a missing one.
+            Some(entry) if entry.account == account => Ok(f(entry)),
+            _ => Err(PairingError::NotFound),
+        }
+    }
+}

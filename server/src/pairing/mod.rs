@@ -1,0 +1,21 @@
+//! The pairing engine: owns every pairing session's life and fans its events out to subscribers.
+//!
+//! - `linker`: the [`Linker`] trait, the boundary to whatever does the WhatsApp side of one
+//!   pairing attempt (the real client, or the simulated phone), and the [`LinkerEvent`]s it reports.
+//! - `state`: a session's replayable state ([`SessionState`]) and the rules for what a new or
+//!   resuming subscriber is sent.
+//! - `session`: the task that drives one session: the window, attempts, deadlines, the channel.
+//! - `engine`: [`PairingEngine`], the registry of sessions: create, subscribe, cancel, shutdown.
+//!
+//! A session's state lives in a `tokio::sync::watch` channel: the driver writes, each subscriber
+//! reads at its own pace. A slow subscriber therefore never delays the driver or other subscribers;
+//! it may skip QR codes that were replaced meanwhile, never `connecting` or a terminal event.
+
+mod engine;
+mod linker;
+mod session;
+mod state;
+
+pub use engine::{EventStream, PairingConfig, PairingEngine, PairingError, SessionInfo};
+pub use linker::{Attempt, Linker, LinkerEvent, LinkerKind, SendError};
+pub use state::SessionState;

@@ -1,0 +1,199 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use keebai_protocol::{ConnectedEvent, FailedEvent, FailureCode, QrEvent, StreamEvent};
+use tokio::sync::{mpsc, watch};
+use tokio::time::{Instant, sleep_until};
+use tokio_util::sync::CancellationToken;
+
+use super::engine::Shared;
+use super::linker::{Attempt, LinkerEvent};
+use super::state::SessionState;
+use crate::domain::{AccountId, ChannelName, SessionId, WallAnchor, rfc3339_millis};
+
+/// Drives one session from creation to its terminal event, then keeps that event replayable for
+/// `replay` and removes the session.
+pub(super) struct SessionDriver {
+    shared: Arc<Shared>,
+    id: SessionId,
+    account: AccountId,
+    name: ChannelName,
+    state: watch::Sender<SessionState>,
+    cancel: CancellationToken,
+    anchor: WallAnchor,
+    window_end: Instant,
+}
+
+fn failed(code: FailureCode, reason: impl Into<String>) -> StreamEvent {
+    StreamEvent::Failed(FailedEvent {
+        code,
+        reason: reason.into(),
+    })
+}
+
+/// A deadline that never comes, for `select!` arms that are disabled.
+fn never() -> Instant {
+    Instant::now() + Duration::from_secs(86_400 * 365)
+}
+
+impl SessionDriver {
+    pub(super) fn new(
+        shared: Arc<Shared>,
+        id: SessionId,
+        account: AccountId,
+        name: ChannelName,
+        state: watch::Sender<SessionState>,
+        cancel: CancellationToken,
+    ) -> Self {
+        let window_end = Instant::now() + shared.config.window;
+        Self {
+            shared,
+            id,
+            account,
+            name,
+            state,
+            cancel,
+            anchor: WallAnchor::now(),
+            window_end,
+        }
+    }
+
+    pub(super) async fn run(self) {
+        let outcome = self.pair().await;
+        tracing::info!(session = %self.id, outcome = outcome.name().as_str(), "pairing session ended");
+        self.publish(outcome);
+        self.shared.session_ended(self.account);
+        if !self.shared.shutdown.is_cancelled() {
+            tokio::select! {
+                () = tokio::time::sleep(self.shared.config.replay) => {}
+                () = self.shared.shutdown.cancelled() => {}
+            }
+        }
+        self.shared.remove(&self.id);
+    }
+
+    fn publish(&self, event: StreamEvent) {
+        self.state.send_modify(|state| {
+            state.push(event);
+        });
+    }
+
+    fn stopped(&self) -> StreamEvent {
+        if self.shared.shutdown.is_cancelled() {
+            failed(
+                FailureCode::ServerShutdown,
+                "The server is shutting down. Start a new session once it is back.",
+            )
+        } else {
+            failed(FailureCode::Cancelled, "The pairing session was cancelled.")
+        }
+    }
+
+    /// Runs attempts until one ends the session; returns the terminal event.
+    async fn pair(&self) -> StreamEvent {
+        let linker = &self.shared.linker;
+        let mut scanned_at: Option<Instant> = None;
+        let mut number = 0;
+        loop {
+            number += 1;
+            let (events_tx, mut events) = mpsc::channel(8);
+            let attempt_cancel = self.cancel.child_token();
+            // Whatever way this attempt ends (terminal event, exhaustion, cancel), it is stopped.
+            let _stop_attempt = attempt_cancel.clone().drop_guard();
+            linker.start(Attempt {
+                session_id: self.id.clone(),
+                number,
+                events: events_tx,
+                cancel: attempt_cancel,
+            });
+            let first_qr_timeout = linker.first_qr_timeout();
+            let mut first_qr_deadline = first_qr_timeout.map(|t| Instant::now() + t);
+            let mut saw_qr = false;
+            loop {
+                let link_deadline = scanned_at.map(|at| at + self.shared.config.link_timeout);
+                tokio::select! {
+                    biased;
+                    () = self.cancel.cancelled() => return self.stopped(),
+                    () = sleep_until(self.window_end), if scanned_at.is_none() => {
+                        return failed(FailureCode::Expired, "The QR code was not scanned in time. Start again to get a new one.");
+                    }
+                    () = sleep_until(link_deadline.unwrap_or_else(never)), if link_deadline.is_some() => {
+                        return failed(FailureCode::LinkTimeout, "The phone scanned the code but linking did not finish in time. Try again.");
+                    }
+                    () = sleep_until(first_qr_deadline.unwrap_or_else(never)), if first_qr_deadline.is_some() => {
+                        let secs = first_qr_timeout.unwrap_or_default().as_secs();
+                        return failed(
+                            FailureCode::WhatsappUnreachable,
+                            format!("WhatsApp's servers could not be reached: no QR code arrived within {secs} s. Check the server's network access to WhatsApp."),
+                        );
+                    }
+                    event = events.recv() => match event {
+                        Some(LinkerEvent::Qr { code, ttl }) => {
+                            saw_qr = true;
+                            first_qr_deadline = None;
+                            if scanned_at.is_none() {
+                                let expires = (Instant::now() + ttl).min(self.window_end);
+                                let expires_at = rfc3339_millis(self.anchor.wall_at(expires));
+                                self.publish(StreamEvent::Qr(QrEvent { data: code, expires_at: Some(expires_at) }));
+                            }
+                        }
+                        Some(LinkerEvent::Scanned) => {
+                            if scanned_at.is_none() {
+                                scanned_at = Some(Instant::now());
+                                self.publish(StreamEvent::Connecting);
+                            }
+                        }
+                        Some(LinkerEvent::Linked { phone_number, push_name }) => {
+                            return self.save_channel(phone_number, push_name).await;
+                        }
+                        Some(LinkerEvent::Failed { code, reason }) => return failed(code, reason),
+                        Some(LinkerEvent::Disconnected { code, reason }) => {
+                            return StreamEvent::Disconnected(keebai_protocol::DisconnectedEvent { code, reason });
+                        }
+                        // A new attempt keeps codes coming; the client sees no gap.
+                        Some(LinkerEvent::Exhausted) if scanned_at.is_none() => break,
+                        Some(LinkerEvent::Exhausted) => {}
+                        None if saw_qr && scanned_at.is_none() => break,
+                        None => {
+                            tracing::error!(session = %self.id, attempt = number, "linker attempt stopped without an outcome");
+                            return failed(FailureCode::Internal, "The WhatsApp client stopped unexpectedly. Try again.");
+                        }
+                    },
+                }
+            }
+            tracing::debug!(session = %self.id, attempt = number, "codes exhausted, starting a new attempt");
+        }
+    }
+
+    async fn save_channel(
+        &self,
+        phone: crate::domain::PhoneNumber,
+        push_name: String,
+    ) -> StreamEvent {
+        let saved = self
+            .shared
+            .store
+            .upsert_linked_channel(
+                self.account,
+                &self.name,
+                &phone,
+                &push_name,
+                self.shared.linker.kind().as_str(),
+            )
+            .await;
+        match saved {
+            Ok(channel) => StreamEvent::Connected(ConnectedEvent {
+                channel_id: channel.id.to_string(),
+                phone_number: channel.phone_number,
+                push_name: channel.push_name,
+            }),
+            Err(error) => {
+                tracing::error!(session = %self.id, error = ?error, "could not save the linked channel");
+                failed(
+                    FailureCode::Internal,
+                    "The phone linked, but the channel could not be saved. Try again.",
+                )
+            }
+        }
+    }
+}

@@ -1,0 +1,177 @@
+use keebai_protocol::{QrEvent, StreamEvent};
+
+/// The replayable state of one session. Only what a subscriber may still need is kept: the current
+/// QR (older ones are stale and useless), `connecting` once the phone scanned, and the terminal
+/// event. Every event gets the next id, so ids increase within a session.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionState {
+    last_id: u64,
+    qr: Option<(u64, QrEvent)>,
+    connecting: Option<u64>,
+    terminal: Option<(u64, StreamEvent)>,
+}
+
+impl SessionState {
+    /// Records an event and returns its id. Nothing is recorded after a terminal event.
+    pub fn push(&mut self, event: StreamEvent) -> Option<u64> {
+        if self.terminal.is_some() {
+            return None;
+        }
+        self.last_id += 1;
+        let id = self.last_id;
+        match event {
+            StreamEvent::Qr(qr) => self.qr = Some((id, qr)),
+            StreamEvent::Connecting => self.connecting = Some(id),
+            terminal => self.terminal = Some((id, terminal)),
+        }
+        Some(id)
+    }
+
+    pub fn is_terminal(&self) -> bool {
+        self.terminal.is_some()
+    }
+
+    pub fn terminal(&self) -> Option<&StreamEvent> {
+        self.terminal.as_ref().map(|(_, e)| e)
+    }
+
+    pub fn last_id(&self) -> u64 {
+        self.last_id
+    }
+
+    /// The QR that a phone may scan right now, if any.
+    pub fn live_qr(&self) -> Option<&QrEvent> {
+        match (&self.qr, self.connecting, &self.terminal) {
+            (Some((_, qr)), None, None) => Some(qr),
+            _ => None,
+        }
+    }
+
+    /// What a subscriber that has seen every event up to `after` is sent, oldest first.
+    ///
+    /// `None` is a new subscriber: it gets only the current state (the live QR, or `connecting`,
+    /// or the terminal event), never a history. A resuming subscriber (`Last-Event-ID`) gets every
+    /// event it missed except stale QRs. An `after` beyond the last id (a client that talked to
+    /// another session or server) counts as new.
+    pub fn events_for(&self, after: Option<u64>) -> Vec<(u64, StreamEvent)> {
+        let after = after.filter(|after| *after <= self.last_id);
+        let Some(after) = after else {
+            return self.current().into_iter().collect();
+        };
+        let mut out = Vec::new();
+        if let (Some((id, qr)), None, None) = (&self.qr, self.connecting, &self.terminal) {
+            if *id > after {
+                out.push((*id, StreamEvent::Qr(qr.clone())));
+            }
+        }
+        if let Some(id) = self.connecting.filter(|id| *id > after) {
+            out.push((id, StreamEvent::Connecting));
+        }
+        if let Some((id, event)) = self.terminal.as_ref().filter(|(id, _)| *id > after) {
+            out.push((*id, event.clone()));
+        }
+        out
+    }
+
+    fn current(&self) -> Option<(u64, StreamEvent)> {
+        if let Some((id, event)) = &self.terminal {
+            return Some((*id, event.clone()));
+        }
+        if let Some(id) = self.connecting {
+            return Some((id, StreamEvent::Connecting));
+        }
+        self.qr
+            .as_ref()
+            .map(|(id, qr)| (*id, StreamEvent::Qr(qr.clone())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use keebai_protocol::{ConnectedEvent, FailedEvent, FailureCode};
+
+    fn qr(n: u32) -> StreamEvent {
+        StreamEvent::Qr(QrEvent {
+            data: format!("qr{n}"),
+            expires_at: Some("t".into()),
+        })
+    }
+
+    fn connected() -> StreamEvent {
+        StreamEvent::Connected(ConnectedEvent {
+            channel_id: "ch_x".into(),
+            phone_number: "+56912345678".into(),
+            push_name: "Lucio".into(),
+        })
+    }
+
+    #[test]
+    fn ids_increase_with_every_event() {
+        let mut state = SessionState::default();
+        assert_eq!(state.push(qr(1)), Some(1));
+        assert_eq!(state.push(qr(2)), Some(2));
+        assert_eq!(state.push(StreamEvent::Connecting), Some(3));
+        assert_eq!(state.push(connected()), Some(4));
+        assert_eq!(state.last_id(), 4);
+    }
+
+    #[test]
+    fn nothing_is_recorded_after_a_terminal_event() {
+        let mut state = SessionState::default();
+        state.push(connected());
+        assert_eq!(state.push(qr(9)), None);
+        assert_eq!(state.terminal(), Some(&connected()));
+    }
+
+    #[test]
+    fn a_new_subscriber_gets_only_the_current_state() {
+        let mut state = SessionState::default();
+        assert!(state.events_for(None).is_empty());
+        state.push(qr(1));
+        state.push(qr(2));
+        assert_eq!(state.events_for(None), vec![(2, qr(2))]);
+        state.push(StreamEvent::Connecting);
+        assert_eq!(state.events_for(None), vec![(3, StreamEvent::Connecting)]);
+        state.push(connected());
+        assert_eq!(state.events_for(None), vec![(4, connected())]);
+    }
+
+    #[test]
+    fn a_resuming_subscriber_gets_what_it_missed_but_no_stale_qr() {
+        let mut state = SessionState::default();
+        state.push(qr(1));
+        state.push(qr(2));
+        state.push(qr(3));
+        assert_eq!(state.events_for(Some(1)), vec![(3, qr(3))]);
+        assert!(state.events_for(Some(3)).is_empty());
+        state.push(StreamEvent::Connecting);
+        state.push(connected());
+        assert_eq!(
+            state.events_for(Some(3)),
+            vec![(4, StreamEvent::Connecting), (5, connected())]
+        );
+        assert_eq!(state.events_for(Some(4)), vec![(5, connected())]);
+        assert!(state.events_for(Some(5)).is_empty());
+    }
+
+    #[test]
+    fn a_last_event_id_from_the_future_counts_as_a_new_subscriber() {
+        let mut state = SessionState::default();
+        state.push(qr(1));
+        assert_eq!(state.events_for(Some(99)), vec![(1, qr(1))]);
+    }
+
+    #[test]
+    fn an_expired_session_offers_no_qr() {
+        let mut state = SessionState::default();
+        state.push(qr(1));
+        let failed = StreamEvent::Failed(FailedEvent {
+            code: FailureCode::Expired,
+            reason: "r".into(),
+        });
+        state.push(failed.clone());
+        assert_eq!(state.live_qr(), None);
+        assert_eq!(state.events_for(Some(0)), vec![(2, failed)]);
+    }
+}
