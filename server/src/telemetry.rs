@@ -3,6 +3,8 @@
 //! Nothing secret reaches a log line: tokens are `SecretString`s (their `Debug` prints
 //! `[REDACTED]`), request traces carry method and path only, and no header is logged.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 pub fn init() {
@@ -11,5 +13,6 @@ pub fn init() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .try_init();
 }

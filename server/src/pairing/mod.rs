@@ -19,3 +19,6 @@ mod state;
 pub use engine::{EventStream, PairingConfig, PairingEngine, PairingError, SessionInfo};
 pub use linker::{Attempt, Linker, LinkerEvent, LinkerKind, SendError};
 pub use state::SessionState;
+
+#[cfg(test)]
+mod tests;

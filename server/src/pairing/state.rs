@@ -59,10 +59,10 @@ impl SessionState {
             return self.current().into_iter().collect();
         };
         let mut out = Vec::new();
-        if let (Some((id, qr)), None, None) = (&self.qr, self.connecting, &self.terminal) {
-            if *id > after {
-                out.push((*id, StreamEvent::Qr(qr.clone())));
-            }
+        if let (Some((id, qr)), None, None) = (&self.qr, self.connecting, &self.terminal)
+            && *id > after
+        {
+            out.push((*id, StreamEvent::Qr(qr.clone())));
         }
         if let Some(id) = self.connecting.filter(|id| *id > after) {
             out.push((id, StreamEvent::Connecting));

@@ -1,1 +1,10 @@
-fn main() {}
+//! Integration tests of the v1 API over real HTTP on port 0, each with its own temp data dir.
+
+mod connect;
+mod helpers;
+mod messages;
+mod numbers;
+mod process;
+mod routes;
+mod sim;
+mod stream;
