@@ -1,1 +1,309 @@
-fn main() {}
+//! Pairing API benchmark: prints figures, asserts nothing.
+//!
+//! `cargo bench -p keebai-server --bench pairing` (`-- --quick`: 1,000 streams only;
+//! `-- --streams N`: only the stream figures at N).
+//!
+//! It runs the real `keebai-server` binary (release build, simulated linker) as a separate
+//! process, so the RSS it reads from `/proc/<pid>/status` is the server's alone, and drives it
+//! over loopback HTTP:
+//! 1. sessions created per second: `POST /v1/channels/whatsapp/connect` from 64 concurrent
+//!    keep-alive clients;
+//! 2. at 1,000 and 10,000 concurrent open streams (one session each): server RSS per session and
+//!    per stream, and the latency from the engine publishing a `qr` event to the SSE client
+//!    parsing it. Codes rotate every 5 s; a code's publish time is `expires_at - 5 s` (both
+//!    processes read the same system clock, and `expires_at` has millisecond precision).
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use eventsource_stream::Eventsource;
+use futures::StreamExt;
+use keebai_protocol::{ConnectResponse, StreamEvent};
+use serde_json::json;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use tokio::sync::Semaphore;
+
+const BIN: &str = env!("CARGO_BIN_EXE_keebai-server");
+const QR_TTL_SECS: u64 = 5;
+
+struct Server {
+    child: Child,
+    base: String,
+    token: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let output = Command::new(BIN)
+            .env("KEEBAI_DATA_DIR", dir.path())
+            .args([
+                "token",
+                "create",
+                "--account",
+                "bench",
+                "--scope",
+                "channels:connect",
+            ])
+            .output()
+            .unwrap();
+        assert!(output.status.success());
+        let token = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        // `KEEBAI_BENCH_SERVER_WRAPPER="valgrind --tool=dhat"` runs the server under a profiler.
+        let wrapper = std::env::var("KEEBAI_BENCH_SERVER_WRAPPER").unwrap_or_default();
+        let mut command = wrapper
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect::<Vec<_>>();
+        command.push(BIN.to_owned());
+        let child = Command::new(&command[0])
+            .args(&command[1..])
+            .env("KEEBAI_DATA_DIR", dir.path())
+            .env("KEEBAI_LISTEN", format!("127.0.0.1:{port}"))
+            .env("KEEBAI_LINKER", "simulated")
+            .env("KEEBAI_PAIRING_TTL_SECS", "3600")
+            .env("KEEBAI_QR_FIRST_TTL_SECS", QR_TTL_SECS.to_string())
+            .env("KEEBAI_QR_TTL_SECS", QR_TTL_SECS.to_string())
+            .env("KEEBAI_MAX_SESSIONS_PER_ACCOUNT", "1000000")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let server = Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            token,
+            _dir: dir,
+        };
+        wait_healthy(&server.base);
+        server
+    }
+
+    /// Resident set size of the server process, in KiB.
+    fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+}
+
+impl Drop for Server {
+    /// SIGTERM first (so a profiler wrapping the server can write its report), then SIGKILL.
+    fn drop(&mut self) {
+        // SAFETY: signalling our own child process.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_healthy(base: &str) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect(base.trim_start_matches("http://")).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("the server did not start");
+}
+
+fn raise_fd_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain syscalls on a struct we own.
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+        limit.rlim_cur = limit.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+    }
+}
+
+async fn connect(client: &reqwest::Client, server: &Server) -> ConnectResponse {
+    let response = client
+        .post(format!("{}/v1/channels/whatsapp/connect", server.base))
+        .bearer_auth(&server.token)
+        .json(&json!({"mode": "qr"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    response.json().await.unwrap()
+}
+
+async fn sessions_per_second(total: usize, workers: usize) {
+    let server = Server::start();
+    let client = reqwest::Client::new();
+    connect(&client, &server).await; // warm the pool and the store
+    let server = Arc::new(server);
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..workers)
+        .map(|_| {
+            let (client, server) = (client.clone(), server.clone());
+            tokio::spawn(async move {
+                for _ in 0..total / workers {
+                    connect(&client, &server).await;
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let elapsed = started.elapsed();
+    let created = total / workers * workers;
+    println!(
+        "sessions created: {created} in {:.2} s with {workers} concurrent clients = {:.0} sessions/s",
+        elapsed.as_secs_f64(),
+        created as f64 / elapsed.as_secs_f64()
+    );
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+async fn streams(count: usize) {
+    let server = Server::start();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(usize::MAX)
+        .build()
+        .unwrap();
+    connect(&client, &server).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let baseline = server.rss_kib();
+
+    let mut sessions = Vec::with_capacity(count);
+    for _ in 0..count {
+        sessions.push(connect(&client, &server).await);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let with_sessions = server.rss_kib();
+
+    // Each stream on its own connection, as browsers do; opened 256 at a time.
+    let opening = Arc::new(Semaphore::new(256));
+    let samples = Arc::new(Mutex::new(Vec::new()));
+    let (first_tx, mut first_rx) = tokio::sync::mpsc::channel::<()>(count);
+    let (done_tx, mut done_rx) = tokio::sync::mpsc::channel::<()>(count);
+    let measuring = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for session in &sessions {
+        let permit = opening.clone().acquire_owned().await.unwrap();
+        let url = format!("{}{}", server.base, session.stream_url);
+        let (client, token) = (client.clone(), server.token.clone());
+        let (first_tx, done_tx, samples, measuring) = (
+            first_tx.clone(),
+            done_tx.clone(),
+            samples.clone(),
+            measuring.clone(),
+        );
+        tokio::spawn(async move {
+            let response = client.get(url).bearer_auth(token).send().await.unwrap();
+            drop(permit);
+            let mut events = response.bytes_stream().eventsource();
+            let mut measured = 0;
+            let mut first = true;
+            while let Some(Ok(event)) = events.next().await {
+                let received = OffsetDateTime::now_utc();
+                let Ok(StreamEvent::Qr(qr)) = StreamEvent::parse(&event.event, &event.data) else {
+                    continue;
+                };
+                if first {
+                    first = false;
+                    let _ = first_tx.send(()).await;
+                    continue;
+                }
+                if !measuring.load(std::sync::atomic::Ordering::Relaxed) {
+                    continue;
+                }
+                let expires =
+                    OffsetDateTime::parse(qr.expires_at.as_deref().unwrap(), &Rfc3339).unwrap();
+                let published = expires - Duration::from_secs(QR_TTL_SECS);
+                let latency_ms = (received - published).as_seconds_f64() * 1000.0;
+                samples.lock().unwrap().push(latency_ms);
+                measured += 1;
+                if measured == 2 {
+                    let _ = done_tx.send(()).await;
+                }
+            }
+        });
+    }
+    for _ in 0..count {
+        first_rx.recv().await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let with_streams = server.rss_kib();
+    measuring.store(true, std::sync::atomic::Ordering::Relaxed);
+    for _ in 0..count {
+        tokio::time::timeout(Duration::from_secs(60), done_rx.recv())
+            .await
+            .expect("rotations arrive")
+            .unwrap();
+    }
+    let peak = server.rss_kib();
+
+    let mut samples = std::mem::take(&mut *samples.lock().unwrap());
+    samples.sort_by(f64::total_cmp);
+    println!("{count} concurrent streams (one session each):");
+    println!(
+        "  server RSS: baseline {} KiB, +{count} sessions {} KiB, +{count} open streams {} KiB, during rotation {} KiB",
+        baseline, with_sessions, with_streams, peak
+    );
+    println!(
+        "  per session {:.1} KiB, per open stream {:.1} KiB, session + stream {:.1} KiB",
+        (with_sessions - baseline) as f64 / count as f64,
+        (with_streams - with_sessions) as f64 / count as f64,
+        (with_streams - baseline) as f64 / count as f64,
+    );
+    println!(
+        "  qr delivery latency over {} events: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        samples.len(),
+        percentile(&samples, 0.50),
+        percentile(&samples, 0.99),
+        samples.last().copied().unwrap_or_default()
+    );
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; we read `--quick` (1,000 streams only) and `--streams N`.
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let only: Option<usize> = args
+        .iter()
+        .position(|a| a == "--streams")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|n| n.parse().ok());
+    raise_fd_limit();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        if let Some(count) = only {
+            return streams(count).await;
+        }
+        sessions_per_second(20_000, 64).await;
+        streams(1_000).await;
+        if !quick {
+            streams(10_000).await;
+        }
+    });
+}

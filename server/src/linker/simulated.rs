@@ -16,11 +16,12 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use futures::SinkExt;
 use futures::future::BoxFuture;
 use keebai_protocol::sim::{ScanOutcome, SimMessage};
 use keebai_protocol::{DisconnectCode, FailureCode};
 use sha2::{Digest, Sha256};
-use tokio::sync::mpsc;
+use tokio::sync::oneshot;
 
 use crate::domain::{ChannelId, MessageId, MessageText, PhoneNumber};
 use crate::pairing::{Attempt, Linker, LinkerEvent, LinkerKind, SendError};
@@ -74,10 +75,13 @@ struct Inner {
     config: SimConfig,
     key: [u8; 32],
     /// The current code of every live attempt, and where to deliver its scan.
-    current: Mutex<HashMap<String, mpsc::Sender<Scan>>>,
+    current: Mutex<HashMap<String, ScanSlot>>,
     /// What each simulated channel "sent", as WhatsApp would have received it.
     inbox: Mutex<HashMap<ChannelId, VecDeque<SimMessage>>>,
 }
+
+/// Where an attempt takes its one scan; emptied by the first scan of any of its codes.
+type ScanSlot = Arc<Mutex<Option<oneshot::Sender<Scan>>>>;
 
 #[derive(Debug)]
 struct Scan {
@@ -120,14 +124,19 @@ impl SimulatedLinker {
         // withdrawn, or sees it gone.
         let current = lock(&self.inner.current);
         match current.get(qr) {
-            Some(deliver) => deliver
-                .try_send(Scan {
-                    phone_number,
-                    push_name,
-                    outcome,
+            Some(slot) => lock(slot)
+                .take()
+                .and_then(|deliver| {
+                    deliver
+                        .send(Scan {
+                            phone_number,
+                            push_name,
+                            outcome,
+                        })
+                        .ok()
                 })
-                // The queue holds one scan; a second scan of the same code lost the race.
-                .map_err(|_| ScanError::Expired),
+                // The slot holds one scan; a second scan of the same code lost the race.
+                .ok_or(ScanError::Expired),
             None if self.inner.issued_here(qr) => Err(ScanError::Expired),
             None => Err(ScanError::Unknown),
         }
@@ -191,8 +200,8 @@ struct Offered<'a> {
 }
 
 impl<'a> Offered<'a> {
-    fn new(inner: &'a Inner, code: String, deliver: mpsc::Sender<Scan>) -> Self {
-        lock(&inner.current).insert(code.clone(), deliver);
+    fn new(inner: &'a Inner, code: String, slot: ScanSlot) -> Self {
+        lock(&inner.current).insert(code.clone(), slot);
         Self { inner, code }
     }
 }
@@ -203,8 +212,9 @@ impl Drop for Offered<'_> {
     }
 }
 
-async fn run_attempt(inner: Arc<Inner>, attempt: Attempt) {
-    let (deliver, mut scans) = mpsc::channel(1);
+async fn run_attempt(inner: Arc<Inner>, mut attempt: Attempt) {
+    let (deliver, mut scanned) = oneshot::channel();
+    let slot: ScanSlot = Arc::new(Mutex::new(Some(deliver)));
     for index in 0..inner.config.codes_per_attempt {
         let ttl = if index == 0 {
             inner.config.first_qr_ttl
@@ -212,7 +222,7 @@ async fn run_attempt(inner: Arc<Inner>, attempt: Attempt) {
             inner.config.qr_ttl
         };
         let code = inner.new_code();
-        let offered = Offered::new(&inner, code.clone(), deliver.clone());
+        let offered = Offered::new(&inner, code.clone(), slot.clone());
         if attempt
             .events
             .send(LinkerEvent::Qr { code, ttl })
@@ -224,66 +234,55 @@ async fn run_attempt(inner: Arc<Inner>, attempt: Attempt) {
         let scan = tokio::select! {
             () = attempt.cancel.cancelled() => return,
             () = tokio::time::sleep(ttl) => None,
-            scan = scans.recv() => scan,
+            scan = &mut scanned => scan.ok(),
         };
         drop(offered);
         // A scan accepted just before the code was withdrawn is still honoured.
-        if let Some(scan) = scan.or_else(|| scans.try_recv().ok()) {
-            return link(&inner, &attempt, scan).await;
+        if let Some(scan) = scan.or_else(|| scanned.try_recv().ok()) {
+            return link(&inner, &mut attempt, scan).await;
         }
     }
     let _ = attempt.events.send(LinkerEvent::Exhausted).await;
 }
 
-async fn link(inner: &Inner, attempt: &Attempt, scan: Scan) {
-    let send = |event| attempt.events.send(event);
+/// After a scan: the events of the outcome the phone asked for.
+async fn link(inner: &Inner, attempt: &mut Attempt, scan: Scan) {
+    let cancel = attempt.cancel.clone();
+    let events = &mut attempt.events;
     let wait = || async {
         tokio::select! {
-            () = attempt.cancel.cancelled() => false,
+            () = cancel.cancelled() => false,
             () = tokio::time::sleep(inner.config.link_delay) => true,
         }
     };
-    let _ = match scan.outcome {
-        ScanOutcome::DeviceLimit => {
-            send(LinkerEvent::Failed {
-                code: FailureCode::DeviceLimit,
-                reason: "This phone already has the maximum of 4 linked devices. Remove one in \
-                         WhatsApp > Linked devices, then try again."
-                    .into(),
-            })
-            .await
-        }
-        ScanOutcome::Rejected => {
-            if send(LinkerEvent::Scanned).await.is_err() || !wait().await {
-                return;
-            }
-            send(LinkerEvent::Failed {
-                code: FailureCode::PairingRejected,
-                reason: "WhatsApp rejected the pairing. Scan a new code to try again.".into(),
-            })
-            .await
-        }
-        ScanOutcome::Unlinked => {
-            if send(LinkerEvent::Scanned).await.is_err() || !wait().await {
-                return;
-            }
-            send(LinkerEvent::Disconnected {
-                code: DisconnectCode::Unlinked,
-                reason: "The phone removed this linked device right after linking it.".into(),
-            })
-            .await
-        }
-        ScanOutcome::Success => {
-            if send(LinkerEvent::Scanned).await.is_err() || !wait().await {
-                return;
-            }
-            send(LinkerEvent::Linked {
-                phone_number: scan.phone_number,
-                push_name: scan.push_name,
-            })
-            .await
-        }
+    let last = match scan.outcome {
+        ScanOutcome::DeviceLimit => LinkerEvent::Failed {
+            code: FailureCode::DeviceLimit,
+            reason: "This phone already has the maximum of 4 linked devices. Remove one in \
+                     WhatsApp > Linked devices, then try again."
+                .into(),
+        },
+        ScanOutcome::Rejected => LinkerEvent::Failed {
+            code: FailureCode::PairingRejected,
+            reason: "WhatsApp rejected the pairing. Scan a new code to try again.".into(),
+        },
+        ScanOutcome::Unlinked => LinkerEvent::Disconnected {
+            code: DisconnectCode::Unlinked,
+            reason: "The phone removed this linked device right after linking it.".into(),
+        },
+        ScanOutcome::Success => LinkerEvent::Linked {
+            phone_number: scan.phone_number,
+            push_name: scan.push_name,
+        },
     };
+    // The device limit is checked by the phone before anything is linked; every other outcome
+    // first goes through WhatsApp establishing the session.
+    if scan.outcome != ScanOutcome::DeviceLimit
+        && (events.send(LinkerEvent::Scanned).await.is_err() || !wait().await)
+    {
+        return;
+    }
+    let _ = events.send(last).await;
 }
 
 impl Linker for SimulatedLinker {
@@ -326,6 +325,8 @@ impl Linker for SimulatedLinker {
 mod tests {
     use super::*;
     use crate::domain::SessionId;
+    use futures::StreamExt;
+    use futures::channel::mpsc;
     use tokio_util::sync::CancellationToken;
 
     fn phone() -> PhoneNumber {
@@ -345,7 +346,7 @@ mod tests {
     }
 
     async fn next_code(rx: &mut mpsc::Receiver<LinkerEvent>) -> (String, Duration) {
-        match rx.recv().await {
+        match rx.next().await {
             Some(LinkerEvent::Qr { code, ttl }) => (code, ttl),
             other => panic!("expected a QR, got {other:?}"),
         }
@@ -383,7 +384,7 @@ mod tests {
             codes.insert(code);
             ttls.push(ttl.as_secs());
         }
-        assert_eq!(rx.recv().await, Some(LinkerEvent::Exhausted));
+        assert_eq!(rx.next().await, Some(LinkerEvent::Exhausted));
         assert_eq!(ttls, [60, 20, 20, 20, 20, 20]);
         assert_eq!(codes.len(), 6, "every code is new");
         assert_eq!(started.elapsed(), Duration::from_secs(160));
@@ -409,9 +410,9 @@ mod tests {
         assert_eq!(unknown, Err(ScanError::Unknown));
         assert_eq!(current, Ok(()));
         assert_eq!(again, Err(ScanError::Expired));
-        assert_eq!(rx.recv().await, Some(LinkerEvent::Scanned));
+        assert_eq!(rx.next().await, Some(LinkerEvent::Scanned));
         assert_eq!(
-            rx.recv().await,
+            rx.next().await,
             Some(LinkerEvent::Linked {
                 phone_number: phone(),
                 push_name: "Lucio".into()
@@ -425,7 +426,7 @@ mod tests {
         let (mut rx, cancel) = start(&linker);
         let (code, _) = next_code(&mut rx).await;
         cancel.cancel();
-        assert_eq!(rx.recv().await, None, "the attempt ended");
+        assert_eq!(rx.next().await, None, "the attempt ended");
         assert_eq!(linker.live_codes(), 0);
         assert_eq!(
             linker.scan(&code, phone(), String::new(), ScanOutcome::Success),
@@ -445,9 +446,9 @@ mod tests {
             let (code, _) = next_code(&mut rx).await;
             linker.scan(&code, phone(), String::new(), outcome).unwrap();
             if expect_scanned {
-                assert_eq!(rx.recv().await, Some(LinkerEvent::Scanned));
+                assert_eq!(rx.next().await, Some(LinkerEvent::Scanned));
             }
-            let code = match rx.recv().await {
+            let code = match rx.next().await {
                 Some(LinkerEvent::Failed { code, reason }) => {
                     if code == FailureCode::DeviceLimit {
                         assert!(reason.contains("4 linked devices"), "{reason}");

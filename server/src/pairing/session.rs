@@ -1,8 +1,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt;
+use futures::channel::mpsc;
 use keebai_protocol::{ConnectedEvent, FailedEvent, FailureCode, QrEvent, StreamEvent};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 
@@ -127,7 +129,7 @@ impl SessionDriver {
                             format!("WhatsApp's servers could not be reached: no QR code arrived within {secs} s. Check the server's network access to WhatsApp."),
                         );
                     }
-                    event = events.recv() => match event {
+                    event = events.next() => match event {
                         Some(LinkerEvent::Qr { code, ttl }) => {
                             saw_qr = true;
                             first_qr_deadline = None;
