@@ -3,7 +3,7 @@
 # step checks first, so a second run takes a second or two.
 set -euo pipefail
 
-say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+say() { printf '==> %s\n' "$*" >&2; }
 
 if ! command -v cargo >/dev/null 2>&1; then
     if [ -x "$HOME/.cargo/bin/cargo" ]; then
@@ -28,6 +28,12 @@ for component in rustfmt clippy; do
         rustup component add "$component"
     fi
 done
+
+# The protocol crate also builds for the browser (the widget uses it).
+if ! rustup target list --installed 2>/dev/null | grep -q '^wasm32-unknown-unknown$'; then
+    say "rustup target add wasm32-unknown-unknown"
+    rustup target add wasm32-unknown-unknown
+fi
 
 say "fetching crates"
 cargo fetch --locked >/dev/null

@@ -1,5 +1,4 @@
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::stream::BoxStream;
@@ -7,35 +6,13 @@ use keebai_protocol::StreamEvent;
 use tokio::sync::watch;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
+use super::config::PairingConfig;
 use super::linker::Linker;
+use super::registry::{Entry, Shared};
 use super::session::SessionDriver;
 use super::state::SessionState;
 use crate::domain::{AccountId, ChannelName, SessionId};
 use crate::store::Store;
-
-/// The engine's timing and limits.
-#[derive(Debug, Clone)]
-pub struct PairingConfig {
-    /// How long a session shows codes (`expires_in`): 300 s.
-    pub window: Duration,
-    /// How long a terminal event stays replayable before the id answers 404: 60 s.
-    pub replay: Duration,
-    /// How long linking may take after the phone scanned before the session fails: 60 s.
-    pub link_timeout: Duration,
-    /// Live (not yet terminal) sessions one account may hold at once.
-    pub max_sessions_per_account: usize,
-}
-
-impl Default for PairingConfig {
-    fn default() -> Self {
-        Self {
-            window: Duration::from_secs(300),
-            replay: Duration::from_secs(60),
-            link_timeout: Duration::from_secs(60),
-            max_sessions_per_account: 1000,
-        }
-    }
-}
 
 /// Why the engine refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -69,63 +46,10 @@ pub struct PairingEngine {
     _owner: Arc<DropGuard>,
 }
 
-/// What session tasks share with the engine. Tasks hold this, never the engine itself, so that
-/// dropping the engine is what stops them.
-pub(super) struct Shared {
-    pub(super) config: PairingConfig,
-    pub(super) linker: Arc<dyn Linker>,
-    pub(super) store: Store,
-    pub(super) shutdown: CancellationToken,
-    registry: Mutex<Registry>,
-}
-
-#[derive(Default)]
-struct Registry {
-    sessions: HashMap<SessionId, Entry>,
-    live_per_account: HashMap<AccountId, usize>,
-}
-
-struct Entry {
-    account: AccountId,
-    state: watch::Receiver<SessionState>,
-    cancel: CancellationToken,
-}
-
-impl Shared {
-    /// The registry is behind a `std` mutex: every section is a few map operations with no
-    /// `.await`, so an async mutex would only add overhead. A panic inside one cannot leave the
-    /// maps half-updated in a harmful way, so a poisoned lock is simply taken over.
-    fn registry(&self) -> MutexGuard<'_, Registry> {
-        self.registry.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// A session reached its terminal event: it no longer counts against the account's limit.
-    pub(super) fn session_ended(&self, account: AccountId) {
-        let mut registry = self.registry();
-        if let Some(live) = registry.live_per_account.get_mut(&account) {
-            *live = live.saturating_sub(1);
-            if *live == 0 {
-                registry.live_per_account.remove(&account);
-            }
-        }
-    }
-
-    /// The session's replay time is over: forget it (its id answers 404 from now on).
-    pub(super) fn remove(&self, id: &SessionId) {
-        self.registry().sessions.remove(id);
-    }
-}
-
 impl PairingEngine {
     pub fn new(config: PairingConfig, linker: Arc<dyn Linker>, store: Store) -> Self {
         let shutdown = CancellationToken::new();
-        let shared = Arc::new(Shared {
-            config,
-            linker,
-            store,
-            shutdown: shutdown.clone(),
-            registry: Mutex::new(Registry::default()),
-        });
+        let shared = Arc::new(Shared::new(config, linker, store, shutdown.clone()));
         Self {
             shared,
             _owner: Arc::new(shutdown.drop_guard()),

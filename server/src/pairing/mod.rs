@@ -5,18 +5,23 @@
 //! - `state`: a session's replayable state ([`SessionState`]) and the rules for what a new or
 //!   resuming subscriber is sent.
 //! - `session`: the task that drives one session: the window, attempts, deadlines, the channel.
-//! - `engine`: [`PairingEngine`], the registry of sessions: create, subscribe, cancel, shutdown.
+//! - `config`: [`PairingConfig`], the window, replay and link timings and the per-account cap.
+//! - `registry`: what the engine and the session tasks share (the sessions by id, live counts).
+//! - `engine`: [`PairingEngine`], the public face: create, subscribe, cancel, shutdown.
 //!
 //! A session's state lives in a `tokio::sync::watch` channel: the driver writes, each subscriber
 //! reads at its own pace. A slow subscriber therefore never delays the driver or other subscribers;
 //! it may skip QR codes that were replaced meanwhile, never `connecting` or a terminal event.
 
+mod config;
 mod engine;
 mod linker;
+mod registry;
 mod session;
 mod state;
 
-pub use engine::{EventStream, PairingConfig, PairingEngine, PairingError, SessionInfo};
+pub use config::PairingConfig;
+pub use engine::{EventStream, PairingEngine, PairingError, SessionInfo};
 pub use linker::{Attempt, Linker, LinkerEvent, LinkerKind, SendError};
 pub use state::SessionState;
 

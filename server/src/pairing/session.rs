@@ -8,8 +8,8 @@ use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 
-use super::engine::Shared;
 use super::linker::{Attempt, LinkerEvent};
+use super::registry::Shared;
 use super::state::SessionState;
 use crate::domain::{AccountId, ChannelName, SessionId, WallAnchor, rfc3339_millis};
 

@@ -294,3 +294,70 @@ async fn live_sessions_over_the_account_limit_get_429() {
         "a cancelled session frees its slot"
     );
 }
+
+/// Random bodies, well-formed JSON or not, straight over HTTP: never a 5xx, always either a 201
+/// or a 4xx in the error shape, and a session only for a body the contract accepts.
+#[tokio::test]
+async fn random_connect_bodies_never_get_a_5xx() {
+    use proptest::prelude::*;
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::{Config, TestRunner};
+
+    let app = spawn_app_with(|args| args.max_sessions_per_account = 1_000_000).await;
+    let json_ish = prop_oneof![
+        Just(r#"{"mode":"qr"}"#.to_owned()),
+        "[ -~]{0,200}",
+        prop::collection::vec(
+            prop_oneof![
+                Just("\"mode\":\"qr\"".to_owned()),
+                Just("\"name\":".to_owned()),
+                Just("\"pipeline_id\":1".to_owned()),
+                "\"[a-z_]{0,10}\":(null|true|1|-0.5e9|\"[ -~]{0,110}\"|\\[\\]|\\{\\})",
+            ],
+            0..4
+        )
+        .prop_map(|fields| format!("{{{}}}", fields.join(","))),
+    ];
+    let mut runner = TestRunner::new(Config {
+        cases: 256,
+        ..Config::default()
+    });
+    let bodies: Vec<String> = (0..256)
+        .map(|_| json_ish.new_tree(&mut runner).unwrap().current())
+        .collect();
+
+    let mut created = 0;
+    for body in &bodies {
+        let response = app
+            .client
+            .post(app.url("/v1/channels/whatsapp/connect"))
+            .bearer_auth(&app.token)
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        assert!(
+            status == StatusCode::CREATED || status.is_client_error(),
+            "{status} for {body}"
+        );
+        if status == StatusCode::CREATED {
+            created += 1;
+            let value: Value = serde_json::from_str(body).unwrap();
+            assert_eq!(value["mode"], "qr", "accepted {body}");
+        } else {
+            let error: keebai_protocol::ErrorBody = response.json().await.expect("the error shape");
+            assert!(!error.error.message.is_empty());
+        }
+    }
+    assert!(
+        created > 0 && created < bodies.len(),
+        "both paths were exercised: {created}"
+    );
+    assert_eq!(
+        app.state.engine.session_count(),
+        created,
+        "only accepted bodies started sessions"
+    );
+}

@@ -173,17 +173,28 @@ impl TestApp {
         self.post_json("/sim/scan", None, &body).await
     }
 
-    /// Runs a whole pairing for `phone` and returns the channel id.
-    pub async fn pair(&self, phone: &str) -> String {
+    /// Starts a session, opens its stream and reads its first QR.
+    pub async fn session_showing_qr(&self) -> (ConnectResponse, SseReader, String) {
         let session = self.connect_ok().await;
         let mut stream = self.stream(&session).await;
         let qr = stream.next_qr().await;
+        (session, stream, qr)
+    }
+
+    /// The simulated phone scans `qr`, which must be accepted (202).
+    pub async fn scan_ok(&self, qr: &str, phone: &str, outcome: ScanOutcome) {
+        let response = self.sim_scan(qr, phone, outcome).await;
         assert_eq!(
-            self.sim_scan(&qr, phone, ScanOutcome::Success)
-                .await
-                .status(),
-            StatusCode::ACCEPTED
+            response.status(),
+            StatusCode::ACCEPTED,
+            "the scan is accepted"
         );
+    }
+
+    /// Runs a whole pairing for `phone` and returns the channel id.
+    pub async fn pair(&self, phone: &str) -> String {
+        let (_, mut stream, qr) = self.session_showing_qr().await;
+        self.scan_ok(&qr, phone, ScanOutcome::Success).await;
         assert_eq!(stream.next_event().await, StreamEvent::Connecting);
         match stream.next_event().await {
             StreamEvent::Connected(c) => c.channel_id,

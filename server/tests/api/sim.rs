@@ -53,15 +53,8 @@ async fn a_replaced_code_is_409_qr_expired_and_changes_nothing() {
 #[tokio::test]
 async fn a_used_code_or_one_of_an_ended_session_is_409() {
     let app = spawn_app().await;
-    let session = app.connect_ok().await;
-    let mut stream = app.stream(&session).await;
-    let qr = stream.next_qr().await;
-    assert_eq!(
-        app.sim_scan(&qr, PHONE, ScanOutcome::Success)
-            .await
-            .status(),
-        StatusCode::ACCEPTED
-    );
+    let (_session, _stream, qr) = app.session_showing_qr().await;
+    app.scan_ok(&qr, PHONE, ScanOutcome::Success).await;
     assert_error(
         app.sim_scan(&qr, PHONE, ScanOutcome::Success).await,
         StatusCode::CONFLICT,
@@ -102,8 +95,7 @@ async fn a_code_no_session_showed_is_404() {
 #[tokio::test]
 async fn bad_scan_bodies_are_400() {
     let app = spawn_app().await;
-    let session = app.connect_ok().await;
-    let qr = app.stream(&session).await.next_qr().await;
+    let (_session, _stream, qr) = app.session_showing_qr().await;
     assert_error(
         app.sim_scan(&qr, "56912345678", ScanOutcome::Success).await,
         StatusCode::BAD_REQUEST,

@@ -53,16 +53,9 @@ async fn the_stream_starts_with_the_live_qr_and_has_sse_headers() {
 #[tokio::test]
 async fn a_scan_goes_through_connecting_to_connected_and_the_stream_closes() {
     let app = spawn_app().await;
-    let session = app.connect_ok().await;
-    let mut stream = app.stream(&session).await;
-    let qr = stream.next_qr().await;
+    let (_session, mut stream, qr) = app.session_showing_qr().await;
 
-    assert_eq!(
-        app.sim_scan(&qr, PHONE, ScanOutcome::Success)
-            .await
-            .status(),
-        StatusCode::ACCEPTED
-    );
+    app.scan_ok(&qr, PHONE, ScanOutcome::Success).await;
     let (connecting_id, connecting) = stream.next().await.unwrap();
     let (connected_id, connected) = stream.next().await.unwrap();
 
@@ -103,9 +96,7 @@ async fn codes_rotate_by_themselves_with_increasing_ids() {
 #[tokio::test]
 async fn an_unscanned_session_expires_and_its_stream_closes() {
     let app = spawn_app_with(|args| args.pairing_ttl_secs = 1).await;
-    let session = app.connect_ok().await;
-    let mut stream = app.stream(&session).await;
-    stream.next_qr().await;
+    let (_session, mut stream, _) = app.session_showing_qr().await;
     assert_eq!(failure(stream.next_event().await), FailureCode::Expired);
     stream.assert_closed().await;
 }
@@ -164,9 +155,7 @@ async fn several_subscribers_see_the_same_events() {
 #[tokio::test]
 async fn cancel_ends_the_stream_with_failed_cancelled_and_is_idempotent() {
     let app = spawn_app().await;
-    let session = app.connect_ok().await;
-    let mut stream = app.stream(&session).await;
-    stream.next_qr().await;
+    let (session, mut stream, _) = app.session_showing_qr().await;
 
     assert_eq!(
         app.cancel(&app.token, &session.session_id).await.status(),
@@ -268,10 +257,7 @@ async fn each_phone_outcome_reaches_the_stream() {
         let session = app.connect_ok().await;
         let mut stream = app.stream(&session).await;
         let qr = stream.next_qr().await;
-        assert_eq!(
-            app.sim_scan(&qr, PHONE, outcome).await.status(),
-            StatusCode::ACCEPTED
-        );
+        app.scan_ok(&qr, PHONE, outcome).await;
         let mut last = stream.next_event().await;
         if last == StreamEvent::Connecting {
             last = stream.next_event().await;
@@ -294,9 +280,7 @@ async fn each_phone_outcome_reaches_the_stream() {
 #[tokio::test]
 async fn stopping_the_server_ends_open_streams_within_a_second() {
     let app = spawn_app().await;
-    let session = app.connect_ok().await;
-    let mut stream = app.stream(&session).await;
-    stream.next_qr().await;
+    let (_session, mut stream, _) = app.session_showing_qr().await;
 
     let started = std::time::Instant::now();
     let stop = tokio::spawn(app.stop());
