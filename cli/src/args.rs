@@ -1,0 +1,138 @@
+use clap::{Args, Parser, Subcommand};
+use secrecy::SecretString;
+
+use crate::api::Api;
+
+/// keebai: link WhatsApp numbers by QR code and send texts on them.
+#[derive(Debug, Parser)]
+#[command(name = "keebai", version, about)]
+pub struct Cli {
+    /// The keebai API's base URL.
+    #[arg(
+        long,
+        env = "KEEBAI_API_URL",
+        default_value = "http://127.0.0.1:8080",
+        global = true
+    )]
+    pub api_url: String,
+
+    /// A personal access token (`kbai_pk_…`). Prefer the environment variable: command lines
+    /// are visible to other users of the machine. Its value is never printed.
+    #[arg(long, env = "KEEBAI_TOKEN", hide_env_values = true, global = true)]
+    pub token: Option<SecretString>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// WhatsApp channels.
+    #[command(subcommand)]
+    Whatsapp(WhatsappCommand),
+    /// Messages.
+    #[command(subcommand)]
+    Messages(MessagesCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WhatsappCommand {
+    /// Link a phone as a WhatsApp linked device by scanning a QR code drawn in the terminal.
+    Connect(ConnectArgs),
+    /// List the account's numbers.
+    Numbers {
+        /// Print the API's JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ConnectArgs {
+    /// Connect by QR code (the only mode; required so the command says what it does).
+    #[arg(long, required = true)]
+    pub qr: bool,
+    /// The channel's name (1 to 100 characters; the server's default is "WhatsApp QR").
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Print one JSON object per event and line instead of drawing.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MessagesCommand {
+    /// Send a text on a channel.
+    SendText {
+        /// The channel (`ch_…`).
+        #[arg(long)]
+        channel: String,
+        /// The recipient, E.164 (`+56912345678`).
+        #[arg(long)]
+        to: String,
+        /// The text.
+        #[arg(long)]
+        text: String,
+        /// Print the API's JSON answer.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// What is wrong with the command line beyond what clap checks.
+#[derive(Debug, thiserror::Error)]
+pub enum UsageError {
+    #[error(
+        "no API token: set KEEBAI_TOKEN (or pass --token) to a kbai_pk_… token; \
+         create one with `keebai-server token create --account NAME --scope channels:connect …`"
+    )]
+    MissingToken,
+    #[error("--api-url `{0}` is not an http(s) URL")]
+    BadUrl(String),
+}
+
+impl Cli {
+    pub fn api(&self) -> Result<Api, UsageError> {
+        let token = self.token.clone().ok_or(UsageError::MissingToken)?;
+        Api::new(&self.api_url, token).ok_or_else(|| UsageError::BadUrl(self.api_url.clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn help_never_shows_the_tokens_value() {
+        // SAFETY: tests in this module do not read the environment concurrently.
+        unsafe { std::env::set_var("KEEBAI_TOKEN", "kbai_pk_secret_value") };
+        let help = Cli::command().render_long_help().to_string();
+        unsafe { std::env::remove_var("KEEBAI_TOKEN") };
+        assert!(help.contains("KEEBAI_TOKEN"));
+        assert!(!help.contains("kbai_pk_secret_value"), "{help}");
+    }
+
+    #[test]
+    fn a_missing_token_is_a_usage_error_and_a_bad_url_is_named() {
+        let command = || Command::Whatsapp(WhatsappCommand::Numbers { json: false });
+        let cli = Cli {
+            api_url: "http://127.0.0.1:8080".into(),
+            token: None,
+            command: command(),
+        };
+        assert!(matches!(cli.api(), Err(UsageError::MissingToken)));
+        let token = Some(SecretString::from("kbai_pk_x"));
+        let cli = Cli {
+            api_url: "ftp://x".into(),
+            token,
+            command: command(),
+        };
+        assert!(matches!(cli.api(), Err(UsageError::BadUrl(url)) if url == "ftp://x"));
+    }
+}
