@@ -232,3 +232,19 @@ async fn a_session_lost_in_a_server_restart_is_reported_as_lost() {
         "it says how to start again"
     );
 }
+
+#[tokio::test]
+async fn a_device_unlinked_right_after_linking_exits_with_5() {
+    let server = spawn_server(|_| {}).await;
+    let mut out = JsonLines::spawn(keebai(&server, &["whatsapp", "connect", "--qr", "--json"]));
+    out.next().await.unwrap();
+    let qr = out.next().await.unwrap();
+    server
+        .scan(qr["data"]["data"].as_str().unwrap(), "unlinked")
+        .await;
+    assert_eq!(out.next().await.unwrap()["event"], "connecting");
+    let disconnected = out.next().await.unwrap();
+    assert_eq!(disconnected["event"], "disconnected");
+    assert_eq!(disconnected["data"]["code"], "unlinked");
+    assert_eq!(out.exit_code().await, 5);
+}
