@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # Sets up and runs keebai QR connect on http://127.0.0.1:8080 (data in ./data).
 #
-# It runs the simulated linker (a declared demo device; see README) unless KEEBAI_LINKER says
-# otherwise, because the real WhatsApp linker is not in this build yet. On first start it
-# creates a token for account `demo` with every scope and keeps it in data/demo.token (0600).
+# It pairs real WhatsApp linked devices; KEEBAI_LINKER=simulated runs the declared demo device
+# instead (see README). On first start it creates a token for account `demo` with every scope
+# and keeps it in data/demo.token (0600).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 
 export KEEBAI_DATA_DIR="${KEEBAI_DATA_DIR:-./data}"
-export KEEBAI_LINKER="${KEEBAI_LINKER:-simulated}"
+export KEEBAI_LINKER="${KEEBAI_LINKER:-whatsapp}"
 
 cargo build --release --locked -p keebai-server
 server=target/release/keebai-server

@@ -22,11 +22,7 @@ pub enum ApiError {
     Unreachable { url: String, reason: String },
     /// The API answered with an error; `code` is its stable code, printed as the server sent it.
     #[error("{code}: {message}")]
-    Api {
-        status: StatusCode,
-        code: String,
-        message: String,
-    },
+    Api { status: StatusCode, code: String, message: String },
     /// The answer was not what the API documents.
     #[error("unexpected answer from {url}: {detail}")]
     Protocol { url: String, detail: String },
@@ -73,13 +69,9 @@ fn reason(error: &reqwest::Error) -> String {
 impl Api {
     /// `None` when `base` is not an http(s) URL.
     pub fn new(base: &str, token: SecretString) -> Option<Self> {
-        let base = Url::parse(base)
-            .ok()
-            .filter(|u| matches!(u.scheme(), "http" | "https"))?;
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .build()
-            .ok()?;
+        let base = Url::parse(base).ok().filter(|u| matches!(u.scheme(), "http" | "https"))?;
+        let http =
+            reqwest::Client::builder().connect_timeout(Duration::from_secs(10)).build().ok()?;
         Some(Self { base, token, http })
     }
 
@@ -90,29 +82,25 @@ impl Api {
 
     fn request(&self, method: Method, path: &str) -> (Url, RequestBuilder) {
         let url = self.url(path);
-        let builder = self
-            .http
-            .request(method, url.clone())
-            .bearer_auth(self.token.expose_secret());
+        let builder =
+            self.http.request(method, url.clone()).bearer_auth(self.token.expose_secret());
         (url, builder)
     }
 
     async fn send(url: &Url, request: RequestBuilder) -> Result<reqwest::Response, ApiError> {
-        let response = request.send().await.map_err(|e| ApiError::Unreachable {
-            url: url.to_string(),
-            reason: reason(&e),
-        })?;
+        let response = request
+            .send()
+            .await
+            .map_err(|e| ApiError::Unreachable { url: url.to_string(), reason: reason(&e) })?;
         if response.status().is_success() {
             return Ok(response);
         }
         let status = response.status();
         let body = response.text().await.unwrap_or_default();
         Err(match serde_json::from_str::<WireError>(&body) {
-            Ok(wire) => ApiError::Api {
-                status,
-                code: wire.error.code,
-                message: wire.error.message,
-            },
+            Ok(wire) => {
+                ApiError::Api { status, code: wire.error.code, message: wire.error.message }
+            }
             Err(_) => ApiError::Protocol {
                 url: url.to_string(),
                 detail: format!("HTTP {status} without the API's error body"),
@@ -124,19 +112,16 @@ impl Api {
         url: &Url,
         response: reqwest::Response,
     ) -> Result<T, ApiError> {
-        response.json().await.map_err(|e| ApiError::Protocol {
-            url: url.to_string(),
-            detail: reason(&e),
-        })
+        response
+            .json()
+            .await
+            .map_err(|e| ApiError::Protocol { url: url.to_string(), detail: reason(&e) })
     }
 
     /// `POST /v1/channels/whatsapp/connect`.
     pub async fn connect(&self, name: Option<String>) -> Result<ConnectResponse, ApiError> {
         let (url, request) = self.request(Method::POST, CONNECT_PATH);
-        let body = ConnectRequest {
-            mode: ConnectMode::Qr,
-            name,
-        };
+        let body = ConnectRequest { mode: ConnectMode::Qr, name };
         let response = Self::send(&url, request.json(&body)).await?;
         Self::json(&url, response).await
     }
@@ -155,10 +140,7 @@ impl Api {
         let response = Self::send(&url, request).await?;
         let events = response.bytes_stream().eventsource().map(|item| {
             let event = item.map_err(|e| e.to_string())?;
-            let id = event
-                .id
-                .parse::<u64>()
-                .map_err(|_| format!("bad event id `{}`", event.id))?;
+            let id = event.id.parse::<u64>().map_err(|_| format!("bad event id `{}`", event.id))?;
             let parsed =
                 StreamEvent::parse(&event.event, &event.data).map_err(|e| e.to_string())?;
             Ok((id, parsed))

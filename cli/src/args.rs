@@ -8,12 +8,7 @@ use crate::api::Api;
 #[command(name = "keebai", version, about)]
 pub struct Cli {
     /// The keebai API's base URL.
-    #[arg(
-        long,
-        env = "KEEBAI_API_URL",
-        default_value = "http://127.0.0.1:8080",
-        global = true
-    )]
+    #[arg(long, env = "KEEBAI_API_URL", default_value = "http://127.0.0.1:8080", global = true)]
     pub api_url: String,
 
     /// A personal access token (`kbai_pk_…`). Prefer the environment variable: command lines
@@ -121,18 +116,10 @@ mod tests {
     #[test]
     fn a_missing_token_is_a_usage_error_and_a_bad_url_is_named() {
         let command = || Command::Whatsapp(WhatsappCommand::Numbers { json: false });
-        let cli = Cli {
-            api_url: "http://127.0.0.1:8080".into(),
-            token: None,
-            command: command(),
-        };
+        let cli = Cli { api_url: "http://127.0.0.1:8080".into(), token: None, command: command() };
         assert!(matches!(cli.api(), Err(UsageError::MissingToken)));
         let token = Some(SecretString::from("kbai_pk_x"));
-        let cli = Cli {
-            api_url: "ftp://x".into(),
-            token,
-            command: command(),
-        };
+        let cli = Cli { api_url: "ftp://x".into(), token, command: command() };
         assert!(matches!(cli.api(), Err(UsageError::BadUrl(url)) if url == "ftp://x"));
     }
 }

@@ -85,15 +85,9 @@ impl View {
 
     fn status(&self) -> String {
         let now = OffsetDateTime::now_utc();
-        let code = self
-            .code_expires
-            .map(|at| (at - now).whole_seconds().max(0))
-            .unwrap_or(0);
+        let code = self.code_expires.map(|at| (at - now).whole_seconds().max(0)).unwrap_or(0);
         let session = self.session_ends.saturating_duration_since(Instant::now());
-        format!(
-            "Code refreshes in {code} s · session ends in {}",
-            clock(session)
-        )
+        format!("Code refreshes in {code} s · session ends in {}", clock(session))
     }
 
     fn tick(&mut self) {
@@ -182,24 +176,12 @@ impl View {
             }
             StreamEvent::Failed(failed) => {
                 self.close_status();
-                eprintln!(
-                    "Pairing failed ({}): {}",
-                    failed.code.as_str(),
-                    failed.reason
-                );
-                Some(if failed.code == FailureCode::Expired {
-                    Exit::Expired
-                } else {
-                    Exit::Failed
-                })
+                eprintln!("Pairing failed ({}): {}", failed.code.as_str(), failed.reason);
+                Some(if failed.code == FailureCode::Expired { Exit::Expired } else { Exit::Failed })
             }
             StreamEvent::Disconnected(disconnected) => {
                 self.close_status();
-                eprintln!(
-                    "Disconnected ({}): {}",
-                    disconnected.code.as_str(),
-                    disconnected.reason
-                );
+                eprintln!("Disconnected ({}): {}", disconnected.code.as_str(), disconnected.reason);
                 Some(Exit::Disconnected)
             }
         }
@@ -285,10 +267,7 @@ async fn follow(api: &Api, session: &ConnectResponse, view: &mut View) -> Exit {
             }
         }
         if Instant::now() >= give_up {
-            view.notice(&format!(
-                "error: lost the stream at {}",
-                api.url_of(&session.stream_url)
-            ));
+            view.notice(&format!("error: lost the stream at {}", api.url_of(&session.stream_url)));
             return Exit::Error;
         }
         tokio::select! {

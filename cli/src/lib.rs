@@ -34,12 +34,9 @@ pub async fn run(cli: Cli) -> Exit {
             return connect::run(&api, args, tty).await;
         }
         Command::Whatsapp(WhatsappCommand::Numbers { json }) => numbers(&api, json).await,
-        Command::Messages(MessagesCommand::SendText {
-            channel,
-            to,
-            text,
-            json,
-        }) => send_text(&api, channel, to, text, json).await,
+        Command::Messages(MessagesCommand::SendText { channel, to, text, json }) => {
+            send_text(&api, channel, to, text, json).await
+        }
     };
     match result {
         Ok(()) => Exit::Ok,
@@ -53,10 +50,7 @@ pub async fn run(cli: Cli) -> Exit {
 async fn numbers(api: &api::Api, json: bool) -> Result<(), api::ApiError> {
     let numbers = api.numbers().await?;
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&numbers).unwrap_or_default()
-        );
+        println!("{}", serde_json::to_string_pretty(&numbers).unwrap_or_default());
         return Ok(());
     }
     if numbers.data.is_empty() {
@@ -79,10 +73,7 @@ async fn numbers(api: &api::Api, json: bool) -> Result<(), api::ApiError> {
         .collect();
     print!(
         "{}",
-        render::table(
-            ["CHANNEL", "NAME", "PHONE", "PUSH NAME", "STATUS", "CREATED"],
-            &rows
-        )
+        render::table(["CHANNEL", "NAME", "PHONE", "PUSH NAME", "STATUS", "CREATED"], &rows)
     );
     Ok(())
 }
@@ -94,11 +85,7 @@ async fn send_text(
     text: String,
     json: bool,
 ) -> Result<(), api::ApiError> {
-    let request = keebai_protocol::SendTextRequest {
-        channel_id,
-        to,
-        text,
-    };
+    let request = keebai_protocol::SendTextRequest { channel_id, to, text };
     let sent = api.send_text(&request).await?;
     if json {
         println!("{}", serde_json::to_string(&sent).unwrap_or_default());

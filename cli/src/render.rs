@@ -18,10 +18,7 @@ pub fn qr_lines(data: &str) -> Result<Vec<String>, qrcode::types::QrError> {
 
 /// The lines wrapped in black-on-white colour codes, for terminals.
 pub fn on_paper(lines: &[String]) -> Vec<String> {
-    lines
-        .iter()
-        .map(|line| format!("{INK_ON_PAPER}{line}{RESET}"))
-        .collect()
+    lines.iter().map(|line| format!("{INK_ON_PAPER}{line}{RESET}")).collect()
 }
 
 /// A plain left-aligned table with a header row.
@@ -33,11 +30,8 @@ pub fn table<const N: usize>(headers: [&str; N], rows: &[[String; N]]) -> String
         }
     }
     let line = |cells: Vec<&str>| {
-        let padded: Vec<String> = cells
-            .iter()
-            .zip(widths)
-            .map(|(cell, width)| format!("{cell:<width$}"))
-            .collect();
+        let padded: Vec<String> =
+            cells.iter().zip(widths).map(|(cell, width)| format!("{cell:<width$}")).collect();
         format!("{}\n", padded.join("  ").trim_end())
     };
     let mut out = line(headers.to_vec());
@@ -77,11 +71,7 @@ mod tests {
         let drawn = modules(&lines);
         let code = QrCode::with_error_correction_level(data.as_bytes(), EcLevel::L).unwrap();
         let width = code.width();
-        assert_eq!(
-            lines[0].chars().count(),
-            width + 8,
-            "4 light modules each side"
-        );
+        assert_eq!(lines[0].chars().count(), width + 8, "4 light modules each side");
         for (y, row) in drawn.iter().enumerate() {
             for (x, dark) in row.iter().enumerate() {
                 let inside = (4..width + 4).contains(&x) && (4..width + 4).contains(&y);
@@ -101,20 +91,14 @@ mod tests {
             "D".repeat(44)
         );
         let lines = qr_lines(&data).unwrap();
-        assert!(
-            lines[0].chars().count() <= 80,
-            "{} columns",
-            lines[0].chars().count()
-        );
+        assert!(lines[0].chars().count() <= 80, "{} columns", lines[0].chars().count());
         assert!(lines.len() <= 40, "{} rows", lines.len());
     }
 
     #[test]
     fn tables_align_columns() {
-        let out = table(
-            ["A", "LONG HEADER"],
-            &[["x".into(), "1".into()], ["longer".into(), "2".into()]],
-        );
+        let out =
+            table(["A", "LONG HEADER"], &[["x".into(), "1".into()], ["longer".into(), "2".into()]]);
         assert_eq!(out, "A       LONG HEADER\nx       1\nlonger  2\n");
     }
 }

@@ -68,10 +68,7 @@ impl<'de> Deserialize<'de> for QrEvent {
             },
         }
         Ok(match Wire::deserialize(d)? {
-            Wire::Bare(data) => QrEvent {
-                data,
-                expires_at: None,
-            },
+            Wire::Bare(data) => QrEvent { data, expires_at: None },
             Wire::Object { data, expires_at } => QrEvent { data, expires_at },
         })
     }
@@ -105,6 +102,16 @@ pub enum FailureCode {
     LinkTimeout,
     /// The server is shutting down; start a new session once it is back.
     ServerShutdown,
+    /// WhatsApp logged this device out during pairing.
+    LoggedOut,
+    /// Another connection took over this device's session during pairing.
+    StreamReplaced,
+    /// WhatsApp temporarily banned the account.
+    TemporaryBan,
+    /// WhatsApp refused the connection (the reason says why).
+    ConnectFailure,
+    /// WhatsApp considers this client version outdated.
+    ClientOutdated,
     /// The server could not complete the pairing (details in its log).
     Internal,
     #[serde(other)]
@@ -121,6 +128,11 @@ impl FailureCode {
             Self::Cancelled => "cancelled",
             Self::LinkTimeout => "link_timeout",
             Self::ServerShutdown => "server_shutdown",
+            Self::LoggedOut => "logged_out",
+            Self::StreamReplaced => "stream_replaced",
+            Self::TemporaryBan => "temporary_ban",
+            Self::ConnectFailure => "connect_failure",
+            Self::ClientOutdated => "client_outdated",
             Self::Internal => "internal",
             Self::Other => "other",
         }
@@ -231,11 +243,9 @@ mod tests {
 
     #[test]
     fn qr_data_parses_as_object_or_bare_string() {
-        let object = StreamEvent::parse(
-            "qr",
-            r#"{"data":"2@abc","expires_at":"2026-01-01T00:00:00Z"}"#,
-        )
-        .unwrap();
+        let object =
+            StreamEvent::parse("qr", r#"{"data":"2@abc","expires_at":"2026-01-01T00:00:00Z"}"#)
+                .unwrap();
         let bare = StreamEvent::parse("qr", r#""2@abc""#).unwrap();
         assert_eq!(
             object,
@@ -244,32 +254,20 @@ mod tests {
                 expires_at: Some("2026-01-01T00:00:00Z".into())
             })
         );
-        assert_eq!(
-            bare,
-            StreamEvent::Qr(QrEvent {
-                data: "2@abc".into(),
-                expires_at: None
-            })
-        );
+        assert_eq!(bare, StreamEvent::Qr(QrEvent { data: "2@abc".into(), expires_at: None }));
     }
 
     #[test]
     fn events_round_trip_through_their_wire_form() {
         let events = [
-            StreamEvent::Qr(QrEvent {
-                data: "x".into(),
-                expires_at: Some("t".into()),
-            }),
+            StreamEvent::Qr(QrEvent { data: "x".into(), expires_at: Some("t".into()) }),
             StreamEvent::Connecting,
             StreamEvent::Connected(ConnectedEvent {
                 channel_id: "ch_1".into(),
                 phone_number: "+56912345678".into(),
                 push_name: "Lucio".into(),
             }),
-            StreamEvent::Failed(FailedEvent {
-                code: FailureCode::Expired,
-                reason: "r".into(),
-            }),
+            StreamEvent::Failed(FailedEvent { code: FailureCode::Expired, reason: "r".into() }),
             StreamEvent::Disconnected(DisconnectedEvent {
                 code: DisconnectCode::Unlinked,
                 reason: "r".into(),
@@ -286,10 +284,7 @@ mod tests {
         let event = StreamEvent::parse("failed", r#"{"code":"brand_new","reason":"r"}"#).unwrap();
         assert_eq!(
             event,
-            StreamEvent::Failed(FailedEvent {
-                code: FailureCode::Other,
-                reason: "r".into()
-            })
+            StreamEvent::Failed(FailedEvent { code: FailureCode::Other, reason: "r".into() })
         );
     }
 

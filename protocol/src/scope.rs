@@ -17,11 +17,7 @@ pub enum Scope {
 }
 
 impl Scope {
-    pub const ALL: [Scope; 3] = [
-        Scope::ChannelsConnect,
-        Scope::ChannelsRead,
-        Scope::MessagesSend,
-    ];
+    pub const ALL: [Scope; 3] = [Scope::ChannelsConnect, Scope::ChannelsRead, Scope::MessagesSend];
 
     pub fn as_str(self) -> &'static str {
         match self {

@@ -41,29 +41,15 @@ impl Server {
         let dir = tempfile::tempdir().unwrap();
         let output = Command::new(BIN)
             .env("KEEBAI_DATA_DIR", dir.path())
-            .args([
-                "token",
-                "create",
-                "--account",
-                "bench",
-                "--scope",
-                "channels:connect",
-            ])
+            .args(["token", "create", "--account", "bench", "--scope", "channels:connect"])
             .output()
             .unwrap();
         assert!(output.status.success());
         let token = String::from_utf8(output.stdout).unwrap().trim().to_owned();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         // `KEEBAI_BENCH_SERVER_WRAPPER="valgrind --tool=dhat"` runs the server under a profiler.
         let wrapper = std::env::var("KEEBAI_BENCH_SERVER_WRAPPER").unwrap_or_default();
-        let mut command = wrapper
-            .split_whitespace()
-            .map(str::to_owned)
-            .collect::<Vec<_>>();
+        let mut command = wrapper.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
         command.push(BIN.to_owned());
         let child = Command::new(&command[0])
             .args(&command[1..])
@@ -79,12 +65,7 @@ impl Server {
             .stderr(Stdio::inherit())
             .spawn()
             .unwrap();
-        let server = Self {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-            token,
-            _dir: dir,
-        };
+        let server = Self { child, base: format!("http://127.0.0.1:{port}"), token, _dir: dir };
         wait_healthy(&server.base);
         server
     }
@@ -126,10 +107,7 @@ fn wait_healthy(base: &str) {
 }
 
 fn raise_fd_limit() {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: plain syscalls on a struct we own.
     unsafe {
         libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
@@ -184,10 +162,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 async fn streams(count: usize) {
     let server = Server::start();
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(usize::MAX)
-        .build()
-        .unwrap();
+    let client = reqwest::Client::builder().pool_max_idle_per_host(usize::MAX).build().unwrap();
     connect(&client, &server).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let baseline = server.rss_kib();
@@ -209,12 +184,8 @@ async fn streams(count: usize) {
         let permit = opening.clone().acquire_owned().await.unwrap();
         let url = format!("{}{}", server.base, session.stream_url);
         let (client, token) = (client.clone(), server.token.clone());
-        let (first_tx, done_tx, samples, measuring) = (
-            first_tx.clone(),
-            done_tx.clone(),
-            samples.clone(),
-            measuring.clone(),
-        );
+        let (first_tx, done_tx, samples, measuring) =
+            (first_tx.clone(), done_tx.clone(), samples.clone(), measuring.clone());
         tokio::spawn(async move {
             let response = client.get(url).bearer_auth(token).send().await.unwrap();
             drop(permit);
@@ -292,10 +263,7 @@ fn main() {
         .and_then(|i| args.get(i + 1))
         .and_then(|n| n.parse().ok());
     raise_fd_limit();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     runtime.block_on(async {
         if let Some(count) = only {
             return streams(count).await;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use keebai_protocol::Scope;
 
-use crate::linker::SimConfig;
+use crate::linker::{SimConfig, WhatsappConfig};
 use crate::pairing::PairingConfig;
 
 /// keebai QR connect server: link WhatsApp accounts by QR code over an HTTP API.
@@ -96,6 +96,14 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u64).range(1..=600))]
     pub whatsapp_connect_timeout_secs: u64,
 
+    /// Tests only: the WebSocket URL the whatsapp linker dials instead of WhatsApp's.
+    #[arg(long, env = "KEEBAI_WHATSAPP_WS_URL", hide = true)]
+    pub whatsapp_ws_url: Option<String>,
+
+    /// Tests only: a WhatsApp Web version (`2.3000.1023456789`), which skips fetching it.
+    #[arg(long, env = "KEEBAI_WHATSAPP_VERSION", hide = true, value_parser = parse_version)]
+    pub whatsapp_version: Option<(u32, u32, u32)>,
+
     /// Live pairing sessions one account may hold at once (over it: 429 TOO_MANY_SESSIONS).
     #[arg(long, env = "KEEBAI_MAX_SESSIONS_PER_ACCOUNT", default_value_t = 1000,
           value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
@@ -114,8 +122,19 @@ impl Default for ServeArgs {
             qr_ttl_secs: 20,
             sim_link_delay_ms: 1500,
             whatsapp_connect_timeout_secs: 20,
+            whatsapp_ws_url: None,
+            whatsapp_version: None,
             max_sessions_per_account: 1000,
         }
+    }
+}
+
+fn parse_version(value: &str) -> Result<(u32, u32, u32), String> {
+    let parts: Vec<u32> =
+        value.split('.').map(str::parse).collect::<Result<_, _>>().map_err(|e| format!("{e}"))?;
+    match parts[..] {
+        [a, b, c] => Ok((a, b, c)),
+        _ => Err("expected three numbers, like 2.3000.1023456789".into()),
     }
 }
 
@@ -125,6 +144,14 @@ impl ServeArgs {
             window: Duration::from_secs(self.pairing_ttl_secs),
             max_sessions_per_account: self.max_sessions_per_account as usize,
             ..PairingConfig::default()
+        }
+    }
+
+    pub fn whatsapp(&self, data_dir: &std::path::Path) -> WhatsappConfig {
+        WhatsappConfig {
+            ws_url: self.whatsapp_ws_url.clone(),
+            version: self.whatsapp_version,
+            ..WhatsappConfig::new(data_dir, Duration::from_secs(self.whatsapp_connect_timeout_secs))
         }
     }
 

@@ -31,9 +31,7 @@ async fn token(store: &Store, command: TokenCommand) -> anyhow::Result<()> {
         TokenCommand::Create { account, scopes } => {
             let account = account.trim();
             anyhow::ensure!(!account.is_empty(), "--account must not be empty");
-            let token = store
-                .create_token(account, scopes.into_iter().collect::<Scopes>())
-                .await?;
+            let token = store.create_token(account, scopes.into_iter().collect::<Scopes>()).await?;
             eprintln!(
                 "Created {} for account `{account}` with scopes {}.",
                 token.info.id,
@@ -43,10 +41,7 @@ async fn token(store: &Store, command: TokenCommand) -> anyhow::Result<()> {
             println!("{}", token.secret.expose_secret());
         }
         TokenCommand::List => {
-            println!(
-                "{:<22} {:<20} {:<45} {:<26} REVOKED",
-                "ID", "ACCOUNT", "SCOPES", "CREATED"
-            );
+            println!("{:<22} {:<20} {:<45} {:<26} REVOKED", "ID", "ACCOUNT", "SCOPES", "CREATED");
             for t in store.list_tokens().await? {
                 println!(
                     "{:<22} {:<20} {:<45} {:<26} {}",

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use axum::Router;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 use crate::api::{self, AppState};
 use crate::channels::Channels;
 use crate::config::{LinkerChoice, ServeArgs};
-use crate::linker::SimulatedLinker;
+use crate::linker::{SimulatedLinker, WhatsappLinker};
 use crate::pairing::{Linker, PairingEngine};
 use crate::store::Store;
 
@@ -39,40 +39,41 @@ pub struct App {
     /// `Router` is an `Arc` clone).
     router: Router,
     state: AppState,
+    linker: Arc<dyn Linker>,
     shutdown: CancellationToken,
 }
 
 impl App {
     /// Opens the store, sets up the linker and the engine, and binds the listener.
     pub async fn build(data_dir: PathBuf, args: ServeArgs) -> anyhow::Result<Self> {
-        let (linker, sim): (Arc<dyn Linker>, _) = match args.linker {
+        let store = Store::open(&data_dir).await?;
+        let (linker, sim, whatsapp): (Arc<dyn Linker>, _, _) = match args.linker {
             LinkerChoice::Simulated => {
                 let sim = SimulatedLinker::new(args.sim());
-                (Arc::new(sim.clone()), Some(sim))
+                (Arc::new(sim.clone()), Some(sim), None)
             }
-            LinkerChoice::Whatsapp => bail!(
-                "the `whatsapp` linker is not available in this build yet. To try the product \
-                 without WhatsApp, run with `--linker simulated` (KEEBAI_LINKER=simulated): a \
-                 declared test device that is never used unless asked for"
-            ),
+            LinkerChoice::Whatsapp => {
+                let whatsapp = WhatsappLinker::new(args.whatsapp(&data_dir), store.clone());
+                (Arc::new(whatsapp.clone()), None, Some(whatsapp))
+            }
         };
-        let store = Store::open(&data_dir).await?;
         let engine = PairingEngine::new(args.pairing(), linker.clone(), store.clone());
-        let channels = Channels::new(store.clone(), linker);
-        let state = AppState {
-            store,
-            engine,
-            channels,
-            sim,
-        };
+        let channels = Channels::new(store.clone(), linker.clone());
+        let state = AppState { store, engine, channels, sim, whatsapp };
         let listener = TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("could not listen on {}", args.listen))?;
         raise_open_file_limit();
+        if let Some(whatsapp) = &state.whatsapp {
+            // In the background: the API serves while channels reconnect.
+            whatsapp.start_up();
+        }
+        tracing::info!(linker = linker.kind().as_str(), "linker ready");
         Ok(Self {
             router: api::app(state.clone()),
             listener,
             state,
+            linker,
             shutdown: CancellationToken::new(),
         })
     }
@@ -94,12 +95,7 @@ impl App {
     /// `server_shutdown` and end within a second; connections still open after a short grace are
     /// dropped; the store is closed last.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let Self {
-            listener,
-            router,
-            state,
-            shutdown,
-        } = self;
+        let Self { listener, router, state, linker, shutdown } = self;
         let connections = GracefulShutdown::new();
         loop {
             let stream = tokio::select! {
@@ -118,10 +114,7 @@ impl App {
             let connection = http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(HEADER_READ_TIMEOUT)
-                .serve_connection(
-                    TokioIo::new(stream),
-                    TowerToHyperService::new(router.clone()),
-                );
+                .serve_connection(TokioIo::new(stream), TowerToHyperService::new(router.clone()));
             let connection = connections.watch(connection);
             tokio::spawn(async move {
                 if let Err(error) = connection.await {
@@ -137,6 +130,10 @@ impl App {
                 tracing::warn!("connections still open after the shutdown grace; closing them");
             }
         }
+        // Live WhatsApp connections flush and close (each bounded to about a second).
+        if tokio::time::timeout(SHUTDOWN_GRACE, linker.shutdown()).await.is_err() {
+            tracing::warn!("linked devices still open after the shutdown grace");
+        }
         state.store.close().await;
         tracing::info!("stopped");
         Ok(())
@@ -146,10 +143,7 @@ impl App {
 /// Each open stream is a socket: let this process use the hard limit of file descriptors rather
 /// than the (often 1024) soft one.
 fn raise_open_file_limit() {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: getrlimit/setrlimit only read and write the struct we pass, which lives on our stack.
     unsafe {
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max

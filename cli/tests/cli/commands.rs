@@ -10,10 +10,7 @@ async fn numbers_prints_a_table_and_json() {
     let mut lines = table.lines();
     assert!(lines.next().unwrap().starts_with("CHANNEL"));
     let row = lines.next().unwrap();
-    assert!(
-        row.contains(&channel) && row.contains(PHONE) && row.contains("connected"),
-        "{row}"
-    );
+    assert!(row.contains(&channel) && row.contains(PHONE) && row.contains("connected"), "{row}");
 
     let (code, json, _) = run(keebai(&server, &["whatsapp", "numbers", "--json"])).await;
     assert_eq!(code, 0);
@@ -27,16 +24,8 @@ async fn send_text_sends_and_api_errors_print_the_code_and_message() {
     let server = spawn_server(|_| {}).await;
     let channel = server.pair().await;
 
-    let args = [
-        "messages",
-        "send-text",
-        "--channel",
-        &channel,
-        "--to",
-        "+14155550100",
-        "--text",
-        "Hola",
-    ];
+    let args =
+        ["messages", "send-text", "--channel", &channel, "--to", "+14155550100", "--text", "Hola"];
     let (code, stdout, _) = run(keebai(&server, &args)).await;
     assert_eq!(code, 0);
     assert!(stdout.starts_with("Sent msg_"), "{stdout}");
@@ -49,22 +38,10 @@ async fn send_text_sends_and_api_errors_print_the_code_and_message() {
             .unwrap();
     assert_eq!(inbox["data"][0]["text"], "Hola");
 
-    let args = [
-        "messages",
-        "send-text",
-        "--channel",
-        &channel,
-        "--to",
-        "555",
-        "--text",
-        "Hola",
-    ];
+    let args = ["messages", "send-text", "--channel", &channel, "--to", "555", "--text", "Hola"];
     let (code, _, stderr) = run(keebai(&server, &args)).await;
     assert_eq!(code, 1);
-    assert!(
-        stderr.contains("INVALID_PHONE_NUMBER: `to`: phone number must be E.164"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("INVALID_PHONE_NUMBER: `to`: phone number must be E.164"), "{stderr}");
 }
 
 #[tokio::test]
@@ -75,10 +52,7 @@ async fn a_missing_token_is_a_clear_usage_error() {
     let (code, stdout, stderr) = run(command).await;
     assert_eq!(code, 2);
     assert!(stdout.is_empty());
-    assert!(
-        stderr.contains("no API token") && stderr.contains("KEEBAI_TOKEN"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("no API token") && stderr.contains("KEEBAI_TOKEN"), "{stderr}");
     assert_eq!(server.live_sessions().await, 0);
 }
 
@@ -97,18 +71,13 @@ async fn a_rejected_token_is_reported_without_echoing_it() {
 #[tokio::test]
 async fn an_unreachable_api_names_the_url_that_failed() {
     let server = spawn_server(|_| {}).await;
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     let mut command = keebai(&server, &["whatsapp", "numbers"]);
     command.env("KEEBAI_API_URL", format!("http://{closed}"));
     let (code, _, stderr) = run(command).await;
     assert_eq!(code, 1);
     assert!(
-        stderr.contains(&format!(
-            "could not reach http://{closed}/v1/whatsapp/numbers"
-        )),
+        stderr.contains(&format!("could not reach http://{closed}/v1/whatsapp/numbers")),
         "{stderr}"
     );
 }
@@ -118,28 +87,15 @@ async fn an_unreachable_api_names_the_url_that_failed() {
 #[test]
 fn the_cli_depends_on_neither_the_server_nor_whatsapp_rust() {
     let manifest_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    for manifest in [
-        manifest_dir.join("Cargo.toml"),
-        manifest_dir.join("../protocol/Cargo.toml"),
-    ] {
+    for manifest in [manifest_dir.join("Cargo.toml"), manifest_dir.join("../protocol/Cargo.toml")] {
         let text = std::fs::read_to_string(&manifest).unwrap();
         let parsed: toml::Table = text.parse().unwrap();
-        let deps = parsed
-            .get("dependencies")
-            .and_then(|d| d.as_table())
-            .cloned()
-            .unwrap_or_default();
+        let deps =
+            parsed.get("dependencies").and_then(|d| d.as_table()).cloned().unwrap_or_default();
         for forbidden in ["keebai-server", "whatsapp-rust"] {
-            assert!(
-                !deps.contains_key(forbidden),
-                "{} depends on {forbidden}",
-                manifest.display()
-            );
+            assert!(!deps.contains_key(forbidden), "{} depends on {forbidden}", manifest.display());
         }
         let workspace_deps: Vec<_> = deps.keys().filter(|k| k.starts_with("keebai-")).collect();
-        assert!(
-            workspace_deps.iter().all(|k| *k == "keebai-protocol"),
-            "{workspace_deps:?}"
-        );
+        assert!(workspace_deps.iter().all(|k| *k == "keebai-protocol"), "{workspace_deps:?}");
     }
 }

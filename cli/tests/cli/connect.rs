@@ -12,40 +12,20 @@ fn has_qr(terminal: &Terminal) -> bool {
 #[tokio::test]
 async fn a_qr_drawn_in_the_terminal_decodes_and_a_scan_of_it_connects_the_channel() {
     let server = spawn_server(|_| {}).await;
-    let mut terminal = Terminal::spawn(
-        &server,
-        &["whatsapp", "connect", "--qr", "--name", "Ventas"],
-    );
+    let mut terminal =
+        Terminal::spawn(&server, &["whatsapp", "connect", "--qr", "--name", "Ventas"]);
     terminal.wait_for("a QR code", has_qr).await;
 
     let codes = terminal.qr_codes();
     assert_eq!(codes.len(), 1);
-    assert!(
-        terminal.text().contains("session ends in 4:5"),
-        "{}",
-        terminal.text()
-    );
-    assert_eq!(
-        server.scan(&codes[0], "success").await,
-        202,
-        "the drawn code is the live one"
-    );
+    assert!(terminal.text().contains("session ends in 4:5"), "{}", terminal.text());
+    assert_eq!(server.scan(&codes[0], "success").await, 202, "the drawn code is the live one");
 
-    terminal
-        .wait_for("the success line", |t| {
-            t.text().contains("connected (phone")
-        })
-        .await;
+    terminal.wait_for("the success line", |t| t.text().contains("connected (phone")).await;
     let text = terminal.text();
     assert!(text.contains("Scanned. Linking your phone…"), "{text}");
-    let line = text
-        .lines()
-        .find(|l| l.starts_with("Channel ch_"))
-        .expect("the success line");
-    assert!(
-        line.ends_with(&format!(" connected (phone {PHONE}, as Lucio).")),
-        "{line}"
-    );
+    let line = text.lines().find(|l| l.starts_with("Channel ch_")).expect("the success line");
+    assert!(line.ends_with(&format!(" connected (phone {PHONE}, as Lucio).")), "{line}");
     assert_eq!(terminal.exit_code().await, 0);
 }
 
@@ -59,9 +39,7 @@ async fn a_rotated_code_is_redrawn_in_place() {
     let mut terminal = Terminal::spawn(&server, &["whatsapp", "connect", "--qr"]);
     terminal.wait_for("a QR code", has_qr).await;
     let first = terminal.qr_codes();
-    terminal
-        .wait_for("the next code", |t| t.qr_codes() != first)
-        .await;
+    terminal.wait_for("the next code", |t| t.qr_codes() != first).await;
 
     let now = terminal.qr_codes();
     assert_eq!(now.len(), 1, "one code on screen, drawn over the old one");
@@ -80,11 +58,7 @@ async fn ctrl_c_cancels_the_session_on_the_server() {
 
     terminal.interrupt();
     assert_eq!(terminal.exit_code().await, 130);
-    assert!(
-        terminal.text().contains("Cancelled the pairing session."),
-        "{}",
-        terminal.text()
-    );
+    assert!(terminal.text().contains("Cancelled the pairing session."), "{}", terminal.text());
     assert_eq!(server.live_sessions().await, 0, "cancelled before exiting");
 }
 
@@ -110,12 +84,7 @@ impl JsonLines {
     }
 
     async fn exit_code(mut self) -> i32 {
-        tokio::time::timeout(PATIENCE, self.child.wait())
-            .await
-            .unwrap()
-            .unwrap()
-            .code()
-            .unwrap()
+        tokio::time::timeout(PATIENCE, self.child.wait()).await.unwrap().unwrap().code().unwrap()
     }
 }
 
@@ -132,9 +101,7 @@ async fn json_mode_prints_one_event_per_line() {
     assert_eq!(qr["event"], "qr");
     assert!(qr["id"].as_u64().unwrap() >= 1);
     assert!(qr["data"]["expires_at"].is_string());
-    server
-        .scan(qr["data"]["data"].as_str().unwrap(), "success")
-        .await;
+    server.scan(qr["data"]["data"].as_str().unwrap(), "success").await;
 
     assert_eq!(out.next().await.unwrap()["event"], "connecting");
     let connected = out.next().await.unwrap();
@@ -162,9 +129,7 @@ async fn a_dropped_connection_resumes_with_last_event_id() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
-    server
-        .scan(qr["data"]["data"].as_str().unwrap(), "success")
-        .await;
+    server.scan(qr["data"]["data"].as_str().unwrap(), "success").await;
 
     // Resumed after the QR's id: the same QR is not sent again; the rest arrives.
     let next = out.next().await.unwrap();
@@ -180,10 +145,7 @@ async fn an_expired_session_exits_with_its_own_code() {
     let (code, stdout, stderr) = run(keebai(&server, &["whatsapp", "connect", "--qr"])).await;
     assert_eq!(code, 4, "{stdout}{stderr}");
     assert!(stderr.contains("Pairing failed (expired)"), "{stderr}");
-    assert!(
-        stdout.contains('█'),
-        "the code was drawn (appended, not a terminal)"
-    );
+    assert!(stdout.contains('█'), "the code was drawn (appended, not a terminal)");
 }
 
 #[tokio::test]
@@ -192,9 +154,7 @@ async fn a_failed_outcome_prints_the_reason_and_exits_non_zero() {
     let mut out = JsonLines::spawn(keebai(&server, &["whatsapp", "connect", "--qr", "--json"]));
     out.next().await.unwrap();
     let qr = out.next().await.unwrap();
-    server
-        .scan(qr["data"]["data"].as_str().unwrap(), "device_limit")
-        .await;
+    server.scan(qr["data"]["data"].as_str().unwrap(), "device_limit").await;
     let failed = out.next().await.unwrap();
     assert_eq!(failed["event"], "failed");
     assert_eq!(failed["data"]["code"], "device_limit");
@@ -227,10 +187,7 @@ async fn a_session_lost_in_a_server_restart_is_reported_as_lost() {
         .unwrap();
     assert_eq!(out.exit_code().await, 6, "{stderr}");
     assert!(stderr.contains("The pairing session was lost"), "{stderr}");
-    assert!(
-        stderr.contains("keebai whatsapp connect --qr"),
-        "it says how to start again"
-    );
+    assert!(stderr.contains("keebai whatsapp connect --qr"), "it says how to start again");
 }
 
 #[tokio::test]
@@ -239,9 +196,7 @@ async fn a_device_unlinked_right_after_linking_exits_with_5() {
     let mut out = JsonLines::spawn(keebai(&server, &["whatsapp", "connect", "--qr", "--json"]));
     out.next().await.unwrap();
     let qr = out.next().await.unwrap();
-    server
-        .scan(qr["data"]["data"].as_str().unwrap(), "unlinked")
-        .await;
+    server.scan(qr["data"]["data"].as_str().unwrap(), "unlinked").await;
     assert_eq!(out.next().await.unwrap()["event"], "connecting");
     let disconnected = out.next().await.unwrap();
     assert_eq!(disconnected["event"], "disconnected");

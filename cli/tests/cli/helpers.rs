@@ -32,17 +32,8 @@ pub struct Server {
 pub async fn spawn_server(configure: impl FnOnce(&mut ServeArgs)) -> Server {
     let dir = Arc::new(tempfile::tempdir().unwrap());
     let (url, state) = start_app(&dir, configure).await;
-    let token = state
-        .store
-        .create_token("acme", Scopes::all())
-        .await
-        .unwrap();
-    Server {
-        url,
-        token: token.secret.expose_secret().to_owned(),
-        state,
-        dir,
-    }
+    let token = state.store.create_token("acme", Scopes::all()).await.unwrap();
+    Server { url, token: token.secret.expose_secret().to_owned(), state, dir }
 }
 
 async fn start_app(
@@ -68,12 +59,7 @@ impl Server {
     /// pairing sessions.
     pub async fn restarted(&self) -> Server {
         let (url, state) = start_app(&self.dir, |_| {}).await;
-        Server {
-            url,
-            token: self.token.clone(),
-            state,
-            dir: self.dir.clone(),
-        }
+        Server { url, token: self.token.clone(), state, dir: self.dir.clone() }
     }
 
     /// The simulated phone scans `qr`.
@@ -91,13 +77,8 @@ impl Server {
 
     /// Live pairing sessions of the test account.
     pub async fn live_sessions(&self) -> usize {
-        let principal = self
-            .state
-            .store
-            .authenticate(&self.token.clone().into())
-            .await
-            .unwrap()
-            .unwrap();
+        let principal =
+            self.state.store.authenticate(&self.token.clone().into()).await.unwrap().unwrap();
         self.state.engine.live_sessions(principal.account)
     }
 
@@ -124,22 +105,15 @@ impl Server {
         let mut body = response.bytes_stream();
         let mut text = String::new();
         let qr = loop {
-            text.push_str(&String::from_utf8_lossy(
-                &body.next().await.unwrap().unwrap(),
-            ));
+            text.push_str(&String::from_utf8_lossy(&body.next().await.unwrap().unwrap()));
             if let Some(data) = text.lines().find_map(|l| l.strip_prefix("data: ")) {
                 let value: serde_json::Value = serde_json::from_str(data).unwrap();
                 break value["data"].as_str().unwrap().to_owned();
             }
         };
-        assert_eq!(
-            self.scan(&qr, "success").await,
-            reqwest::StatusCode::ACCEPTED
-        );
+        assert_eq!(self.scan(&qr, "success").await, reqwest::StatusCode::ACCEPTED);
         loop {
-            text.push_str(&String::from_utf8_lossy(
-                &body.next().await.unwrap().unwrap(),
-            ));
+            text.push_str(&String::from_utf8_lossy(&body.next().await.unwrap().unwrap()));
             if let Some(line) = text
                 .lines()
                 .filter_map(|l| l.strip_prefix("data: "))
@@ -168,10 +142,8 @@ pub fn keebai(server: &Server, args: &[&str]) -> tokio::process::Command {
 
 /// The whole run of a command: exit code, stdout, stderr.
 pub async fn run(mut command: tokio::process::Command) -> (i32, String, String) {
-    let output = tokio::time::timeout(PATIENCE, command.output())
-        .await
-        .expect("the command ends")
-        .unwrap();
+    let output =
+        tokio::time::timeout(PATIENCE, command.output()).await.expect("the command ends").unwrap();
     (
         output.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -191,12 +163,7 @@ pub struct Terminal {
 impl Terminal {
     pub fn spawn(server: &Server, args: &[&str]) -> Self {
         let pair = native_pty_system()
-            .openpty(PtySize {
-                rows: 60,
-                cols: 120,
-                pixel_width: 0,
-                pixel_height: 0,
-            })
+            .openpty(PtySize { rows: 60, cols: 120, pixel_width: 0, pixel_height: 0 })
             .unwrap();
         let mut command = CommandBuilder::new(BIN);
         command.args(args);
@@ -218,12 +185,7 @@ impl Terminal {
                 sink.lock().unwrap().process(&buffer[..n]);
             }
         });
-        Self {
-            child,
-            writer,
-            screen,
-            _master: pair.master,
-        }
+        Self { child, writer, screen, _master: pair.master }
     }
 
     pub fn rows(&self) -> Vec<String> {
@@ -250,10 +212,7 @@ impl Terminal {
 
     /// The QR codes on screen, decoded, top to bottom.
     pub fn qr_codes(&self) -> Vec<String> {
-        qr_blocks(&self.rows())
-            .iter()
-            .map(|block| decode(block))
-            .collect()
+        qr_blocks(&self.rows()).iter().map(|block| decode(block)).collect()
     }
 
     /// Ctrl-C, typed.
@@ -362,12 +321,7 @@ impl Proxy {
                 list.lock().unwrap().push(task);
             }
         });
-        Self {
-            url,
-            target,
-            accepted,
-            tasks,
-        }
+        Self { url, target, accepted, tasks }
     }
 
     /// New connections go to `url` from now on.

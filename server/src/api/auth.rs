@@ -32,20 +32,13 @@ impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let header = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok());
+        let header = parts.headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
         let token = header
             .and_then(|h| h.split_once(' '))
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
             .map(|(_, token)| SecretString::from(token.trim()))
             .ok_or(ApiError::Unauthenticated)?;
-        let principal = state
-            .store
-            .authenticate(&token)
-            .await?
-            .ok_or(ApiError::Unauthenticated)?;
+        let principal = state.store.authenticate(&token).await?.ok_or(ApiError::Unauthenticated)?;
         Ok(Self(principal))
     }
 }

@@ -22,10 +22,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/channels/whatsapp/connect", post(create))
         .route("/v1/channels/whatsapp/connect/{session_id}", delete(cancel))
-        .route(
-            "/v1/channels/whatsapp/connect/{session_id}/qr-stream",
-            get(stream),
-        )
+        .route("/v1/channels/whatsapp/connect/{session_id}/qr-stream", get(stream))
 }
 
 /// Checks the connect body in the order a caller fixes it: the mode, what QR mode cannot do,
@@ -33,17 +30,11 @@ pub fn router() -> Router<AppState> {
 fn parse_connect(body: Value) -> Result<ChannelName, ApiError> {
     let bad = |code, message: &str| ApiError::bad_request(code, message);
     let Value::Object(fields) = &body else {
-        return Err(bad(
-            ErrorCode::InvalidRequest,
-            "The body must be a JSON object.",
-        ));
+        return Err(bad(ErrorCode::InvalidRequest, "The body must be a JSON object."));
     };
     match fields.get("mode") {
         None => {
-            return Err(bad(
-                ErrorCode::InvalidMode,
-                "`mode` is required; use \"qr\".",
-            ));
+            return Err(bad(ErrorCode::InvalidMode, "`mode` is required; use \"qr\"."));
         }
         Some(Value::String(mode)) if mode == "qr" => {}
         Some(_) => return Err(bad(ErrorCode::InvalidMode, "`mode` must be \"qr\".")),
@@ -100,20 +91,16 @@ async fn stream(
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
-    let events = state
-        .engine
-        .subscribe(account, &id, last_event_id)?
-        .map(|(event_id, event)| {
-            Ok::<_, Infallible>(
-                Event::default()
-                    .id(event_id.to_string())
-                    .event(event.name().as_str())
-                    .data(event.data_json()),
-            )
-        });
-    let mut response = Sse::new(events)
-        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
-        .into_response();
+    let events = state.engine.subscribe(account, &id, last_event_id)?.map(|(event_id, event)| {
+        Ok::<_, Infallible>(
+            Event::default()
+                .id(event_id.to_string())
+                .event(event.name().as_str())
+                .data(event.data_json()),
+        )
+    });
+    let mut response =
+        Sse::new(events).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)).into_response();
     let headers = response.headers_mut();
     headers.insert("cache-control", HeaderValue::from_static("no-cache"));
     // Tells nginx-style proxies not to buffer the stream.
@@ -161,18 +148,9 @@ mod tests {
             code(json!({"mode": "qr", "coexistence_enabled": false})),
             Some(ErrorCode::QrModeCannotUseCoexistenceOrPipeline)
         );
-        assert_eq!(
-            code(json!({"mode": "qr", "name": 5})),
-            Some(ErrorCode::InvalidRequest)
-        );
-        assert_eq!(
-            code(json!({"mode": "qr", "nmae": "x"})),
-            Some(ErrorCode::InvalidRequest)
-        );
-        assert_eq!(
-            code(json!({"mode": "qr", "name": ""})),
-            Some(ErrorCode::InvalidName)
-        );
+        assert_eq!(code(json!({"mode": "qr", "name": 5})), Some(ErrorCode::InvalidRequest));
+        assert_eq!(code(json!({"mode": "qr", "nmae": "x"})), Some(ErrorCode::InvalidRequest));
+        assert_eq!(code(json!({"mode": "qr", "name": ""})), Some(ErrorCode::InvalidName));
         assert_eq!(
             code(json!({"mode": "qr", "name": "x".repeat(101)})),
             Some(ErrorCode::InvalidName)

@@ -19,10 +19,7 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        Json::<T>::from_request(req, state)
-            .await
-            .map(|Json(v)| Self(v))
-            .map_err(ApiError::from)
+        Json::<T>::from_request(req, state).await.map(|Json(v)| Self(v)).map_err(ApiError::from)
     }
 }
 
@@ -34,10 +31,7 @@ impl From<JsonRejection> for ApiError {
             }
             JsonRejection::JsonSyntaxError(e) => ApiError::bad_request(
                 ErrorCode::InvalidJson,
-                format!(
-                    "The body is not valid JSON: {}",
-                    serde_detail(&e.body_text())
-                ),
+                format!("The body is not valid JSON: {}", serde_detail(&e.body_text())),
             ),
             JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType,
             other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,

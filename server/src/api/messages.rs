@@ -32,16 +32,10 @@ async fn send_text(
         .map_err(|e| ApiError::bad_request(ErrorCode::InvalidPhoneNumber, format!("`to`: {e}.")))?;
     let text = MessageText::parse(&body.text)
         .map_err(|e| ApiError::bad_request(ErrorCode::InvalidText, format!("`text` {e}.")))?;
-    let message_id = state
-        .channels
-        .send_text(account, &channel, &to, &text)
-        .await?;
+    let message_id = state.channels.send_text(account, &channel, &to, &text).await?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(SendTextResponse {
-            message_id: message_id.to_string(),
-            status: MessageStatus::Sent,
-        }),
+        Json(SendTextResponse { message_id: message_id.to_string(), status: MessageStatus::Sent }),
     ))
 }
 
@@ -55,15 +49,9 @@ async fn template_or_bulk(
     ApiJson(body): ApiJson<Value>,
 ) -> Result<StatusCode, ApiError> {
     let account: AccountId = auth.require(Scope::MessagesSend)?;
-    let raw = body
-        .get("channel_id")
-        .and_then(Value::as_str)
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                ErrorCode::InvalidRequest,
-                "`channel_id` (a string) is required.",
-            )
-        })?;
+    let raw = body.get("channel_id").and_then(Value::as_str).ok_or_else(|| {
+        ApiError::bad_request(ErrorCode::InvalidRequest, "`channel_id` (a string) is required.")
+    })?;
     state.channels.get(account, &channel_id(raw)?).await?;
     Err(ApiError::bad_request(
         ErrorCode::QrNotSupportedForTemplateOrBulk,

@@ -27,7 +27,7 @@ pub use auth::Authenticated;
 pub use error::ApiError;
 
 use crate::channels::Channels;
-use crate::linker::SimulatedLinker;
+use crate::linker::{SimulatedLinker, WhatsappLinker};
 use crate::pairing::PairingEngine;
 use crate::store::Store;
 
@@ -42,6 +42,8 @@ pub struct AppState {
     pub channels: Channels,
     /// Present only with `--linker simulated`; the `/sim` routes exist only then.
     pub sim: Option<SimulatedLinker>,
+    /// Present only with `--linker whatsapp`.
+    pub whatsapp: Option<WhatsappLinker>,
 }
 
 /// The whole HTTP application, ready to serve (or to call as a tower `Service` in tests).

@@ -41,10 +41,7 @@ async fn scan(
     ApiJson(body): ApiJson<SimScanRequest>,
 ) -> Result<StatusCode, ApiError> {
     let phone = PhoneNumber::parse(&body.phone_number).map_err(|e| {
-        ApiError::bad_request(
-            ErrorCode::InvalidPhoneNumber,
-            format!("`phone_number`: {e}."),
-        )
+        ApiError::bad_request(ErrorCode::InvalidPhoneNumber, format!("`phone_number`: {e}."))
     })?;
     match sim(&state)?.scan(&body.qr, phone, body.push_name, body.outcome) {
         Ok(()) => Ok(StatusCode::ACCEPTED),
@@ -90,7 +87,5 @@ async fn messages(
             "The `channel_id` query parameter is required.",
         )
     })?;
-    Ok(Json(SimMessages {
-        data: sim.messages(&channel_id(&raw)?),
-    }))
+    Ok(Json(SimMessages { data: sim.messages(&channel_id(&raw)?) }))
 }

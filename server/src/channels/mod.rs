@@ -48,10 +48,7 @@ impl Channels {
         account: AccountId,
         id: &ChannelId,
     ) -> Result<ChannelRecord, ChannelError> {
-        self.store
-            .get_channel(account, id)
-            .await?
-            .ok_or(ChannelError::NotFound)
+        self.store.get_channel(account, id).await?.ok_or(ChannelError::NotFound)
     }
 
     /// Sends a text on one of the account's channels and records it.
@@ -73,27 +70,20 @@ impl Channels {
         match self.linker.send_text(&channel, &message_id, to, text).await {
             Ok(()) => {}
             Err(SendError::NotLoggedIn) => {
-                self.store
-                    .set_channel_status(&channel.id, ChannelStatus::Disconnected)
-                    .await?;
+                self.store.set_channel_status(&channel.id, ChannelStatus::Disconnected).await?;
                 return Err(ChannelError::Disconnected);
             }
             Err(SendError::NotConnected) => return Err(ChannelError::NotConnected),
             Err(SendError::Other(error)) => return Err(ChannelError::Send(error)),
         }
-        self.store
-            .record_sent_message(&message_id, &channel.id, to, text)
-            .await?;
+        self.store.record_sent_message(&message_id, &channel.id, to, text).await?;
         Ok(message_id)
     }
 
     /// The phone removed the linked device: the channel shows `disconnected` from now on.
     /// `false` when no channel has that id.
     pub async fn mark_unlinked(&self, id: &ChannelId) -> Result<bool, StoreError> {
-        let found = self
-            .store
-            .set_channel_status(id, ChannelStatus::Disconnected)
-            .await?;
+        let found = self.store.set_channel_status(id, ChannelStatus::Disconnected).await?;
         if found {
             tracing::info!(channel = %id, "channel unlinked from the phone");
         }

@@ -19,11 +19,7 @@ impl PhoneNumber {
         let valid = (8..=15).contains(&digits.len())
             && digits.bytes().all(|b| b.is_ascii_digit())
             && !digits.starts_with('0');
-        if valid {
-            Ok(Self(value.to_owned()))
-        } else {
-            Err(PhoneNumberError)
-        }
+        if valid { Ok(Self(value.to_owned())) } else { Err(PhoneNumberError) }
     }
 
     pub fn as_str(&self) -> &str {
@@ -43,17 +39,8 @@ mod tests {
 
     #[test]
     fn e164_numbers_are_accepted() {
-        for ok in [
-            "+56912345678",
-            "+14155550100",
-            "+12345678",
-            "+123456789012345",
-        ] {
-            assert_eq!(
-                PhoneNumber::parse(ok).map(|p| p.0),
-                Ok(ok.to_owned()),
-                "{ok}"
-            );
+        for ok in ["+56912345678", "+14155550100", "+12345678", "+123456789012345"] {
+            assert_eq!(PhoneNumber::parse(ok).map(|p| p.0), Ok(ok.to_owned()), "{ok}");
         }
     }
 
@@ -72,10 +59,7 @@ mod tests {
             "++56912345678",
             "+５６９１２３４５６７８",
         ] {
-            assert!(
-                PhoneNumber::parse(bad).is_err(),
-                "{bad:?} should be rejected"
-            );
+            assert!(PhoneNumber::parse(bad).is_err(), "{bad:?} should be rejected");
         }
     }
 }

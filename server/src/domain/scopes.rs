@@ -36,10 +36,7 @@ impl Scopes {
 
     /// Reads the stored form; names this build does not know are dropped (they grant nothing).
     pub fn from_stored(stored: &str) -> Self {
-        stored
-            .split_whitespace()
-            .filter_map(|s| s.parse().ok())
-            .collect()
+        stored.split_whitespace().filter_map(|s| s.parse().ok()).collect()
     }
 }
 
@@ -55,9 +52,7 @@ mod tests {
 
     #[test]
     fn stored_form_round_trips() {
-        let scopes: Scopes = [Scope::MessagesSend, Scope::ChannelsConnect]
-            .into_iter()
-            .collect();
+        let scopes: Scopes = [Scope::MessagesSend, Scope::ChannelsConnect].into_iter().collect();
         assert_eq!(scopes.to_stored(), "channels:connect messages:send");
         assert_eq!(Scopes::from_stored(&scopes.to_stored()), scopes);
         assert!(scopes.contains(Scope::ChannelsConnect));

@@ -26,10 +26,7 @@ impl ChannelName {
             return Err(TextError::Empty);
         }
         if len > Self::MAX_CHARS {
-            return Err(TextError::TooLong {
-                max: Self::MAX_CHARS,
-                len,
-            });
+            return Err(TextError::TooLong { max: Self::MAX_CHARS, len });
         }
         if trimmed.chars().any(char::is_control) {
             return Err(TextError::ControlCharacter);
@@ -60,15 +57,9 @@ impl MessageText {
             return Err(TextError::Empty);
         }
         if len > Self::MAX_CHARS {
-            return Err(TextError::TooLong {
-                max: Self::MAX_CHARS,
-                len,
-            });
+            return Err(TextError::TooLong { max: Self::MAX_CHARS, len });
         }
-        if value
-            .chars()
-            .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
-        {
+        if value.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
             return Err(TextError::ControlCharacter);
         }
         Ok(Self(value.to_owned()))
@@ -93,10 +84,7 @@ mod tests {
         );
         assert_eq!(ChannelName::parse(""), Err(TextError::Empty));
         assert_eq!(ChannelName::parse("   "), Err(TextError::Empty));
-        assert_eq!(
-            ChannelName::parse("a\u{0}b"),
-            Err(TextError::ControlCharacter)
-        );
+        assert_eq!(ChannelName::parse("a\u{0}b"), Err(TextError::ControlCharacter));
     }
 
     #[test]
@@ -105,9 +93,6 @@ mod tests {
         assert_eq!(MessageText::parse(" \n "), Err(TextError::Empty));
         assert!(MessageText::parse(&"x".repeat(4096)).is_ok());
         assert!(MessageText::parse(&"x".repeat(4097)).is_err());
-        assert_eq!(
-            MessageText::parse("a\u{7}"),
-            Err(TextError::ControlCharacter)
-        );
+        assert_eq!(MessageText::parse("a\u{7}"), Err(TextError::ControlCharacter));
     }
 }

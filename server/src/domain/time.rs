@@ -11,8 +11,7 @@ pub fn rfc3339_millis(at: OffsetDateTime) -> Timestamp {
         format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
     let at = at.to_offset(time::UtcOffset::UTC);
     // Formatting a UTC date with a fixed, valid description only fails for years beyond 9999.
-    at.format(&format)
-        .unwrap_or_else(|_| at.unix_timestamp().to_string())
+    at.format(&format).unwrap_or_else(|_| at.unix_timestamp().to_string())
 }
 
 /// Now, formatted.
@@ -30,10 +29,7 @@ pub struct WallAnchor {
 
 impl WallAnchor {
     pub fn now() -> Self {
-        Self {
-            wall: OffsetDateTime::now_utc(),
-            instant: tokio::time::Instant::now(),
-        }
+        Self { wall: OffsetDateTime::now_utc(), instant: tokio::time::Instant::now() }
     }
 
     pub fn wall_at(&self, instant: tokio::time::Instant) -> OffsetDateTime {
@@ -53,9 +49,6 @@ mod tests {
             rfc3339_millis(datetime!(2026-11-24 23:00:01.5 UTC)),
             "2026-11-24T23:00:01.500Z"
         );
-        assert_eq!(
-            rfc3339_millis(datetime!(2026-11-24 20:00:00 -3)),
-            "2026-11-24T23:00:00.000Z"
-        );
+        assert_eq!(rfc3339_millis(datetime!(2026-11-24 20:00:00 -3)), "2026-11-24T23:00:00.000Z");
     }
 }

@@ -2,9 +2,10 @@
 //!
 //! - `simulated`: the declared test and demo device ("simulated phone"), selected explicitly with
 //!   `--linker simulated`, never as a fallback.
-//! - `whatsapp` (whatsapp-rust) is the default linker; until it lands, asking for it stops the
-//!   server at start with a clear message.
+//! - `whatsapp`: the real linker, a WhatsApp linked device through whatsapp-rust (the default).
 
 pub mod simulated;
+pub mod whatsapp;
 
 pub use simulated::{ScanError, SimConfig, SimulatedLinker};
+pub use whatsapp::{WhatsappConfig, WhatsappLinker};

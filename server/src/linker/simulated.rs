@@ -126,15 +126,7 @@ impl SimulatedLinker {
         match current.get(qr) {
             Some(slot) => lock(slot)
                 .take()
-                .and_then(|deliver| {
-                    deliver
-                        .send(Scan {
-                            phone_number,
-                            push_name,
-                            outcome,
-                        })
-                        .ok()
-                })
+                .and_then(|deliver| deliver.send(Scan { phone_number, push_name, outcome }).ok())
                 // The slot holds one scan; a second scan of the same code lost the race.
                 .ok_or(ScanError::Expired),
             None if self.inner.issued_here(qr) => Err(ScanError::Expired),
@@ -158,10 +150,7 @@ impl SimulatedLinker {
 
 impl Inner {
     fn tag(&self, nonce: &[u8]) -> [u8; 8] {
-        let digest = Sha256::new()
-            .chain_update(self.key)
-            .chain_update(nonce)
-            .finalize();
+        let digest = Sha256::new().chain_update(self.key).chain_update(nonce).finalize();
         let mut tag = [0u8; 8];
         tag.copy_from_slice(&digest[..8]);
         tag
@@ -216,19 +205,10 @@ async fn run_attempt(inner: Arc<Inner>, mut attempt: Attempt) {
     let (deliver, mut scanned) = oneshot::channel();
     let slot: ScanSlot = Arc::new(Mutex::new(Some(deliver)));
     for index in 0..inner.config.codes_per_attempt {
-        let ttl = if index == 0 {
-            inner.config.first_qr_ttl
-        } else {
-            inner.config.qr_ttl
-        };
+        let ttl = if index == 0 { inner.config.first_qr_ttl } else { inner.config.qr_ttl };
         let code = inner.new_code();
         let offered = Offered::new(&inner, code.clone(), slot.clone());
-        if attempt
-            .events
-            .send(LinkerEvent::Qr { code, ttl })
-            .await
-            .is_err()
-        {
+        if attempt.events.send(LinkerEvent::Qr { code, ttl }).await.is_err() {
             return;
         }
         let scan = tokio::select! {
@@ -270,10 +250,9 @@ async fn link(inner: &Inner, attempt: &mut Attempt, scan: Scan) {
             code: DisconnectCode::Unlinked,
             reason: "The phone removed this linked device right after linking it.".into(),
         },
-        ScanOutcome::Success => LinkerEvent::Linked {
-            phone_number: scan.phone_number,
-            push_name: scan.push_name,
-        },
+        ScanOutcome::Success => {
+            LinkerEvent::Linked { phone_number: scan.phone_number, push_name: scan.push_name }
+        }
     };
     // The device limit is checked by the phone before anything is linked; every other outcome
     // first goes through WhatsApp establishing the session.
@@ -339,6 +318,7 @@ mod tests {
         linker.start(Attempt {
             session_id: SessionId::generate(),
             number: 1,
+            device: crate::domain::ChannelId::generate(),
             events,
             cancel: cancel.clone(),
         });
@@ -364,11 +344,7 @@ mod tests {
         }
         assert_eq!(parts[4], "9");
         assert!(linker.inner.issued_here(&code));
-        assert!(
-            !SimulatedLinker::new(SimConfig::default())
-                .inner
-                .issued_here(&code)
-        );
+        assert!(!SimulatedLinker::new(SimConfig::default()).inner.issued_here(&code));
     }
 
     #[tokio::test(start_paused = true)]
@@ -393,10 +369,8 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn only_the_current_code_can_be_scanned() {
-        let linker = SimulatedLinker::new(SimConfig {
-            link_delay: Duration::ZERO,
-            ..SimConfig::default()
-        });
+        let linker =
+            SimulatedLinker::new(SimConfig { link_delay: Duration::ZERO, ..SimConfig::default() });
         let (mut rx, _cancel) = start(&linker);
         let (first, _) = next_code(&mut rx).await;
         let (second, _) = next_code(&mut rx).await;
@@ -413,10 +387,7 @@ mod tests {
         assert_eq!(rx.next().await, Some(LinkerEvent::Scanned));
         assert_eq!(
             rx.next().await,
-            Some(LinkerEvent::Linked {
-                phone_number: phone(),
-                push_name: "Lucio".into()
-            })
+            Some(LinkerEvent::Linked { phone_number: phone(), push_name: "Lucio".into() })
         );
     }
 

@@ -50,10 +50,7 @@ impl PairingEngine {
     pub fn new(config: PairingConfig, linker: Arc<dyn Linker>, store: Store) -> Self {
         let shutdown = CancellationToken::new();
         let shared = Arc::new(Shared::new(config, linker, store, shutdown.clone()));
-        Self {
-            shared,
-            _owner: Arc::new(shutdown.drop_guard()),
-        }
+        Self { shared, _owner: Arc::new(shutdown.drop_guard()) }
     }
 
     pub fn config(&self) -> &PairingConfig {
@@ -80,28 +77,14 @@ impl PairingEngine {
                 return Err(PairingError::TooManySessions { limit });
             }
             *live += 1;
-            registry.sessions.insert(
-                id.clone(),
-                Entry {
-                    account,
-                    state: state_rx,
-                    cancel: cancel.clone(),
-                },
-            );
+            registry
+                .sessions
+                .insert(id.clone(), Entry { account, state: state_rx, cancel: cancel.clone() });
         }
-        let driver = SessionDriver::new(
-            self.shared.clone(),
-            id.clone(),
-            account,
-            name,
-            state_tx,
-            cancel,
-        );
+        let driver =
+            SessionDriver::new(self.shared.clone(), id.clone(), account, name, state_tx, cancel);
         tokio::spawn(driver.run());
-        Ok(SessionInfo {
-            id,
-            expires_in: self.shared.config.window,
-        })
+        Ok(SessionInfo { id, expires_in: self.shared.config.window })
     }
 
     /// The events of a session for one subscriber. `last_event_id` resumes after that event.
@@ -156,12 +139,7 @@ impl PairingEngine {
 
     /// Live sessions of one account.
     pub fn live_sessions(&self, account: AccountId) -> usize {
-        self.shared
-            .registry()
-            .live_per_account
-            .get(&account)
-            .copied()
-            .unwrap_or(0)
+        self.shared.registry().live_per_account.get(&account).copied().unwrap_or(0)
     }
 
     /// Ends every session with `failed` `server_shutdown` and refuses new ones.

@@ -5,7 +5,7 @@ use futures::future::BoxFuture;
 use keebai_protocol::{DisconnectCode, FailureCode};
 use tokio_util::sync::CancellationToken;
 
-use crate::domain::{MessageId, MessageText, PhoneNumber, SessionId};
+use crate::domain::{ChannelId, MessageId, MessageText, PhoneNumber, SessionId};
 use crate::store::ChannelRecord;
 
 /// Which implementation links devices. Stored with each channel: only the linker that paired a
@@ -35,17 +35,11 @@ pub enum LinkerEvent {
     /// The phone scanned a code; WhatsApp is establishing the session.
     Scanned,
     /// The device is linked to this phone.
-    Linked {
-        phone_number: PhoneNumber,
-        push_name: String,
-    },
+    Linked { phone_number: PhoneNumber, push_name: String },
     /// The attempt failed for good (the engine ends the session).
     Failed { code: FailureCode, reason: String },
     /// The device was linked and then removed again.
-    Disconnected {
-        code: DisconnectCode,
-        reason: String,
-    },
+    Disconnected { code: DisconnectCode, reason: String },
     /// This attempt has shown all its codes (WhatsApp gives about 160 s of them per connection).
     /// The engine starts a new attempt while the pairing window is open.
     Exhausted,
@@ -57,6 +51,10 @@ pub struct Attempt {
     pub session_id: SessionId,
     /// 1 for the first attempt of a session, then 2, 3, … after each exhaustion.
     pub number: u32,
+    /// The id the channel gets if this attempt links a phone the account does not have yet.
+    /// A linker that keeps per-device state names it after this id, so a new channel needs no
+    /// rename (see [`Linker::settle`]).
+    pub device: ChannelId,
     /// Where to report (`futures::SinkExt::send`). A send error means the engine no longer
     /// listens: stop. (A `futures` channel allocates per message; tokio's allocates a 32-slot
     /// block per channel up front, which is 1.5 KiB per live session.)
@@ -93,6 +91,23 @@ pub trait Linker: Send + Sync + 'static {
     /// How long the engine waits for an attempt's first QR before failing the session with
     /// `whatsapp_unreachable`. `None` when the linker needs no such deadline.
     fn first_qr_timeout(&self) -> Option<Duration>;
+
+    /// After an attempt reported `Linked`, the engine saved its channel (`Some`, whose id is
+    /// `device` for a new phone or the existing channel's id when the phone is linked again) or
+    /// could not (`None`: release the device). Called exactly once per `Linked`.
+    fn settle<'a>(
+        &'a self,
+        device: &'a ChannelId,
+        channel: Option<&'a ChannelRecord>,
+    ) -> BoxFuture<'a, ()> {
+        let _ = (device, channel);
+        Box::pin(async {})
+    }
+
+    /// Stops every live connection cleanly (at server shutdown, after the HTTP server).
+    fn shutdown(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
 
     /// Sends a text on a channel this linker paired.
     fn send_text<'a>(

@@ -42,13 +42,7 @@ impl Shared {
         store: Store,
         shutdown: CancellationToken,
     ) -> Self {
-        Self {
-            config,
-            linker,
-            store,
-            shutdown,
-            registry: Mutex::new(Registry::default()),
-        }
+        Self { config, linker, store, shutdown, registry: Mutex::new(Registry::default()) }
     }
 
     /// The registry is behind a `std` mutex: every section is a few map operations with no

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use super::linker::{Attempt, LinkerEvent};
 use super::registry::Shared;
 use super::state::SessionState;
-use crate::domain::{AccountId, ChannelName, SessionId, WallAnchor, rfc3339_millis};
+use crate::domain::{AccountId, ChannelId, ChannelName, SessionId, WallAnchor, rfc3339_millis};
 
 /// Drives one session from creation to its terminal event, then keeps that event replayable for
 /// `replay` and removes the session.
@@ -27,10 +27,7 @@ pub(super) struct SessionDriver {
 }
 
 fn failed(code: FailureCode, reason: impl Into<String>) -> StreamEvent {
-    StreamEvent::Failed(FailedEvent {
-        code,
-        reason: reason.into(),
-    })
+    StreamEvent::Failed(FailedEvent { code, reason: reason.into() })
 }
 
 /// A deadline that never comes, for `select!` arms that are disabled.
@@ -48,16 +45,7 @@ impl SessionDriver {
         cancel: CancellationToken,
     ) -> Self {
         let window_end = Instant::now() + shared.config.window;
-        Self {
-            shared,
-            id,
-            account,
-            name,
-            state,
-            cancel,
-            anchor: WallAnchor::now(),
-            window_end,
-        }
+        Self { shared, id, account, name, state, cancel, anchor: WallAnchor::now(), window_end }
     }
 
     pub(super) async fn run(self) {
@@ -102,9 +90,11 @@ impl SessionDriver {
             let attempt_cancel = self.cancel.child_token();
             // Whatever way this attempt ends (terminal event, exhaustion, cancel), it is stopped.
             let _stop_attempt = attempt_cancel.clone().drop_guard();
+            let device = ChannelId::generate();
             linker.start(Attempt {
                 session_id: self.id.clone(),
                 number,
+                device: device.clone(),
                 events: events_tx,
                 cancel: attempt_cancel,
             });
@@ -146,7 +136,7 @@ impl SessionDriver {
                             }
                         }
                         Some(LinkerEvent::Linked { phone_number, push_name }) => {
-                            return self.save_channel(phone_number, push_name).await;
+                            return self.save_channel(&device, phone_number, push_name).await;
                         }
                         Some(LinkerEvent::Failed { code, reason }) => return failed(code, reason),
                         Some(LinkerEvent::Disconnected { code, reason }) => {
@@ -167,30 +157,38 @@ impl SessionDriver {
         }
     }
 
+    /// Saves the channel of a linked device and tells the linker how it went.
     async fn save_channel(
         &self,
+        device: &ChannelId,
         phone: crate::domain::PhoneNumber,
         push_name: String,
     ) -> StreamEvent {
+        let linker = &self.shared.linker;
         let saved = self
             .shared
             .store
             .upsert_linked_channel(
                 self.account,
+                device,
                 &self.name,
                 &phone,
                 &push_name,
-                self.shared.linker.kind().as_str(),
+                linker.kind().as_str(),
             )
             .await;
         match saved {
-            Ok(channel) => StreamEvent::Connected(ConnectedEvent {
-                channel_id: channel.id.to_string(),
-                phone_number: channel.phone_number,
-                push_name: channel.push_name,
-            }),
+            Ok(channel) => {
+                linker.settle(device, Some(&channel)).await;
+                StreamEvent::Connected(ConnectedEvent {
+                    channel_id: channel.id.to_string(),
+                    phone_number: channel.phone_number,
+                    push_name: channel.push_name,
+                })
+            }
             Err(error) => {
                 tracing::error!(session = %self.id, error = ?error, "could not save the linked channel");
+                linker.settle(device, None).await;
                 failed(
                     FailureCode::Internal,
                     "The phone linked, but the channel could not be saved. Try again.",

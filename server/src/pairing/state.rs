@@ -80,9 +80,7 @@ impl SessionState {
         if let Some(id) = self.connecting {
             return Some((id, StreamEvent::Connecting));
         }
-        self.qr
-            .as_ref()
-            .map(|(id, qr)| (*id, StreamEvent::Qr(qr.clone())))
+        self.qr.as_ref().map(|(id, qr)| (*id, StreamEvent::Qr(qr.clone())))
     }
 }
 
@@ -92,10 +90,7 @@ mod tests {
     use keebai_protocol::{ConnectedEvent, FailedEvent, FailureCode};
 
     fn qr(n: u32) -> StreamEvent {
-        StreamEvent::Qr(QrEvent {
-            data: format!("qr{n}"),
-            expires_at: Some("t".into()),
-        })
+        StreamEvent::Qr(QrEvent { data: format!("qr{n}"), expires_at: Some("t".into()) })
     }
 
     fn connected() -> StreamEvent {
@@ -147,10 +142,7 @@ mod tests {
         assert!(state.events_for(Some(3)).is_empty());
         state.push(StreamEvent::Connecting);
         state.push(connected());
-        assert_eq!(
-            state.events_for(Some(3)),
-            vec![(4, StreamEvent::Connecting), (5, connected())]
-        );
+        assert_eq!(state.events_for(Some(3)), vec![(4, StreamEvent::Connecting), (5, connected())]);
         assert_eq!(state.events_for(Some(4)), vec![(5, connected())]);
         assert!(state.events_for(Some(5)).is_empty());
     }
@@ -166,10 +158,8 @@ mod tests {
     fn an_expired_session_offers_no_qr() {
         let mut state = SessionState::default();
         state.push(qr(1));
-        let failed = StreamEvent::Failed(FailedEvent {
-            code: FailureCode::Expired,
-            reason: "r".into(),
-        });
+        let failed =
+            StreamEvent::Failed(FailedEvent { code: FailureCode::Expired, reason: "r".into() });
         state.push(failed.clone());
         assert_eq!(state.live_qr(), None);
         assert_eq!(state.events_for(Some(0)), vec![(2, failed)]);

@@ -33,25 +33,12 @@ async fn setup(config: PairingConfig, sim: SimConfig) -> Setup {
     let mut accounts = Vec::new();
     for name in ["acme", "other"] {
         let token = store.create_token(name, Scopes::all()).await.unwrap();
-        accounts.push(
-            store
-                .authenticate(&token.secret)
-                .await
-                .unwrap()
-                .unwrap()
-                .account,
-        );
+        accounts.push(store.authenticate(&token.secret).await.unwrap().unwrap().account);
     }
     let linker = SimulatedLinker::new(sim);
     let engine = PairingEngine::new(config, Arc::new(linker.clone()), store);
     tokio::time::pause();
-    Setup {
-        _dir: dir,
-        engine,
-        sim: linker,
-        account: accounts[0],
-        other: accounts[1],
-    }
+    Setup { _dir: dir, engine, sim: linker, account: accounts[0], other: accounts[1] }
 }
 
 async fn default_setup() -> Setup {
@@ -97,10 +84,7 @@ async fn codes_keep_coming_across_attempts_until_the_window_closes() {
     let mut qr_times = Vec::new();
     let mut ids = Vec::new();
     let terminal = loop {
-        let (id, event) = stream
-            .next()
-            .await
-            .expect("the stream ends only after a terminal event");
+        let (id, event) = stream.next().await.expect("the stream ends only after a terminal event");
         ids.push(id);
         if event.is_terminal() {
             break event;
@@ -110,17 +94,11 @@ async fn codes_keep_coming_across_attempts_until_the_window_closes() {
 
     // One WhatsApp connection gives 60 s then 20 s codes, six in all (160 s); the engine then
     // opens a new attempt so codes keep coming until 300 s.
-    assert_eq!(
-        qr_times,
-        [0, 60, 80, 100, 120, 140, 160, 220, 240, 260, 280]
-    );
+    assert_eq!(qr_times, [0, 60, 80, 100, 120, 140, 160, 220, 240, 260, 280]);
     assert_eq!(failure_code(&terminal), FailureCode::Expired);
     assert_elapsed(started, 300);
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids increase: {ids:?}");
-    assert!(
-        stream.next().await.is_none(),
-        "the stream closes after the terminal event"
-    );
+    assert!(stream.next().await.is_none(), "the stream closes after the terminal event");
     assert_eq!(s.sim.live_codes(), 0, "the last attempt was stopped");
 }
 
@@ -155,20 +133,12 @@ async fn a_terminal_event_is_replayed_for_60_seconds_then_the_session_is_forgott
     s.engine.cancel(s.account, &session.id).unwrap();
     tokio::time::sleep(Duration::from_millis(1)).await;
 
-    let (_, replayed) = s
-        .engine
-        .subscribe(s.account, &session.id, None)
-        .unwrap()
-        .next()
-        .await
-        .unwrap();
+    let (_, replayed) =
+        s.engine.subscribe(s.account, &session.id, None).unwrap().next().await.unwrap();
     assert_eq!(failure_code(&replayed), FailureCode::Cancelled);
 
     tokio::time::sleep(Duration::from_secs(59)).await;
-    assert!(
-        s.engine.subscribe(s.account, &session.id, None).is_ok(),
-        "still replayable at 59 s"
-    );
+    assert!(s.engine.subscribe(s.account, &session.id, None).is_ok(), "still replayable at 59 s");
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(
         s.engine.subscribe(s.account, &session.id, None).err(),
@@ -182,33 +152,16 @@ async fn a_terminal_event_is_replayed_for_60_seconds_then_the_session_is_forgott
 async fn another_accounts_session_looks_exactly_like_a_missing_one() {
     let s = default_setup().await;
     let session = s.engine.create(s.account, name()).unwrap();
-    assert_eq!(
-        s.engine.subscribe(s.other, &session.id, None).err(),
-        Some(PairingError::NotFound)
-    );
-    assert_eq!(
-        s.engine.cancel(s.other, &session.id),
-        Err(PairingError::NotFound)
-    );
-    let (_, event) = s
-        .engine
-        .subscribe(s.account, &session.id, None)
-        .unwrap()
-        .next()
-        .await
-        .unwrap();
-    assert!(
-        matches!(event, StreamEvent::Qr(_)),
-        "the owner's session was not touched"
-    );
+    assert_eq!(s.engine.subscribe(s.other, &session.id, None).err(), Some(PairingError::NotFound));
+    assert_eq!(s.engine.cancel(s.other, &session.id), Err(PairingError::NotFound));
+    let (_, event) =
+        s.engine.subscribe(s.account, &session.id, None).unwrap().next().await.unwrap();
+    assert!(matches!(event, StreamEvent::Qr(_)), "the owner's session was not touched");
 }
 
 #[tokio::test]
 async fn live_sessions_per_account_are_capped_and_ended_ones_free_their_slot() {
-    let config = PairingConfig {
-        max_sessions_per_account: 2,
-        ..PairingConfig::default()
-    };
+    let config = PairingConfig { max_sessions_per_account: 2, ..PairingConfig::default() };
     let s = setup(config, SimConfig::default()).await;
     let first = s.engine.create(s.account, name()).unwrap();
     s.engine.create(s.account, name()).unwrap();
@@ -217,17 +170,11 @@ async fn live_sessions_per_account_are_capped_and_ended_ones_free_their_slot() {
         s.engine.create(s.account, name()).err(),
         Some(PairingError::TooManySessions { limit: 2 })
     );
-    assert!(
-        s.engine.create(s.other, name()).is_ok(),
-        "the cap is per account"
-    );
+    assert!(s.engine.create(s.other, name()).is_ok(), "the cap is per account");
 
     s.engine.cancel(s.account, &first.id).unwrap();
     tokio::time::sleep(Duration::from_millis(1)).await;
-    assert!(
-        s.engine.create(s.account, name()).is_ok(),
-        "a cancelled session no longer counts"
-    );
+    assert!(s.engine.create(s.account, name()).is_ok(), "a cancelled session no longer counts");
 }
 
 #[tokio::test]
@@ -240,30 +187,17 @@ async fn a_new_subscriber_gets_the_live_code_at_once_and_a_resuming_one_only_wha
 
     // 61 s in, the second code is live; a new subscriber gets it without waiting for the third.
     let late = Instant::now();
-    let (id2, qr2) = s
-        .engine
-        .subscribe(s.account, &session.id, None)
-        .unwrap()
-        .next()
-        .await
-        .unwrap();
+    let (id2, qr2) =
+        s.engine.subscribe(s.account, &session.id, None).unwrap().next().await.unwrap();
     assert_eq!(late.elapsed(), Duration::ZERO);
     assert!(id2 > id1);
     assert_ne!(qr_data(&qr1), qr_data(&qr2));
 
     // Resuming after the first code gives the current one; resuming after the current one waits.
-    let (resumed_id, _) = s
-        .engine
-        .subscribe(s.account, &session.id, Some(id1))
-        .unwrap()
-        .next()
-        .await
-        .unwrap();
+    let (resumed_id, _) =
+        s.engine.subscribe(s.account, &session.id, Some(id1)).unwrap().next().await.unwrap();
     assert_eq!(resumed_id, id2);
-    let mut caught_up = s
-        .engine
-        .subscribe(s.account, &session.id, Some(id2))
-        .unwrap();
+    let mut caught_up = s.engine.subscribe(s.account, &session.id, Some(id2)).unwrap();
     let (next_id, _) = caught_up.next().await.unwrap();
     assert!(next_id > id2);
     assert_elapsed(late, 19); // it waited for the next rotation
@@ -273,10 +207,7 @@ async fn a_new_subscriber_gets_the_live_code_at_once_and_a_resuming_one_only_wha
 async fn a_stalled_subscriber_delays_no_one_and_skips_only_stale_codes() {
     let s = setup(
         PairingConfig::default(),
-        SimConfig {
-            link_delay: Duration::from_secs(5),
-            ..SimConfig::default()
-        },
+        SimConfig { link_delay: Duration::from_secs(5), ..SimConfig::default() },
     )
     .await;
     let session = s.engine.create(s.account, name()).unwrap();
@@ -288,11 +219,7 @@ async fn a_stalled_subscriber_delays_no_one_and_skips_only_stale_codes() {
     let mut healthy_codes = vec![qr_data(&healthy.next().await.unwrap().1).to_owned()];
     for expected in [60, 80, 100] {
         let (_, event) = healthy.next().await.unwrap();
-        assert_eq!(
-            started.elapsed().as_secs(),
-            expected,
-            "the healthy subscriber is on time"
-        );
+        assert_eq!(started.elapsed().as_secs(), expected, "the healthy subscriber is on time");
         healthy_codes.push(qr_data(&event).to_owned());
     }
     // The phone scans the live code; then the session ends (cancelled) before it links.
@@ -306,10 +233,7 @@ async fn a_stalled_subscriber_delays_no_one_and_skips_only_stale_codes() {
         .unwrap();
     assert_eq!(healthy.next().await.unwrap().1, StreamEvent::Connecting);
     s.engine.cancel(s.account, &session.id).unwrap();
-    assert_eq!(
-        failure_code(&healthy.next().await.unwrap().1),
-        FailureCode::Cancelled
-    );
+    assert_eq!(failure_code(&healthy.next().await.unwrap().1), FailureCode::Cancelled);
 
     // The stalled subscriber wakes up: it skipped the replaced codes but not `connecting` or the
     // terminal event.
@@ -322,22 +246,12 @@ async fn a_stalled_subscriber_delays_no_one_and_skips_only_stale_codes() {
 
 #[tokio::test]
 async fn after_a_scan_the_window_no_longer_expires_but_linking_is_bounded() {
-    let never_links = SimConfig {
-        link_delay: Duration::from_secs(3600),
-        ..SimConfig::default()
-    };
+    let never_links = SimConfig { link_delay: Duration::from_secs(3600), ..SimConfig::default() };
     let s = setup(PairingConfig::default(), never_links).await;
     let session = s.engine.create(s.account, name()).unwrap();
     let mut stream = s.engine.subscribe(s.account, &session.id, None).unwrap();
     tokio::time::sleep(Duration::from_secs(280)).await;
-    let code = s
-        .engine
-        .state(s.account, &session.id)
-        .unwrap()
-        .live_qr()
-        .unwrap()
-        .data
-        .clone();
+    let code = s.engine.state(s.account, &session.id).unwrap().live_qr().unwrap().data.clone();
     s.sim
         .scan(
             &code,
@@ -350,10 +264,7 @@ async fn after_a_scan_the_window_no_longer_expires_but_linking_is_bounded() {
     let scanned = Instant::now();
     let events: Vec<_> = (&mut stream).map(|(_, e)| e).collect().await;
     assert_eq!(events[events.len() - 2], StreamEvent::Connecting);
-    assert_eq!(
-        failure_code(events.last().unwrap()),
-        FailureCode::LinkTimeout
-    );
+    assert_eq!(failure_code(events.last().unwrap()), FailureCode::LinkTimeout);
     assert_elapsed(scanned, 60); // not cut at the 300 s window
 }
 
@@ -361,10 +272,7 @@ async fn after_a_scan_the_window_no_longer_expires_but_linking_is_bounded() {
 async fn each_failed_outcome_of_the_phone_ends_the_session_with_its_code() {
     let s = setup(
         PairingConfig::default(),
-        SimConfig {
-            link_delay: Duration::ZERO,
-            ..SimConfig::default()
-        },
+        SimConfig { link_delay: Duration::ZERO, ..SimConfig::default() },
     )
     .await;
     for (outcome, expected) in [
@@ -394,19 +302,9 @@ async fn each_failed_outcome_of_the_phone_ends_the_session_with_its_code() {
         let mut stream = s.engine.subscribe(s.account, &session.id, None).unwrap();
         let code = qr_data(&stream.next().await.unwrap().1).to_owned();
         s.sim
-            .scan(
-                &code,
-                PhoneNumber::parse("+56912345678").unwrap(),
-                String::new(),
-                outcome,
-            )
+            .scan(&code, PhoneNumber::parse("+56912345678").unwrap(), String::new(), outcome)
             .unwrap();
-        let last = stream
-            .map(|(_, e)| e)
-            .collect::<Vec<_>>()
-            .await
-            .pop()
-            .unwrap();
+        let last = stream.map(|(_, e)| e).collect::<Vec<_>>().await.pop().unwrap();
         assert_eq!(last.name(), expected.name(), "{outcome:?}");
         match (last, expected) {
             (StreamEvent::Failed(a), StreamEvent::Failed(b)) => assert_eq!(a.code, b.code),
@@ -431,10 +329,7 @@ async fn shutdown_ends_every_stream_with_server_shutdown_and_refuses_new_session
     assert_eq!(failure_code(&last), FailureCode::ServerShutdown);
     assert!(stream.next().await.is_none());
     assert!(ended.elapsed() < Duration::from_secs(1));
-    assert_eq!(
-        s.engine.create(s.account, name()).err(),
-        Some(PairingError::ShuttingDown)
-    );
+    assert_eq!(s.engine.create(s.account, name()).err(), Some(PairingError::ShuttingDown));
 }
 
 #[tokio::test]
@@ -486,15 +381,9 @@ async fn no_code_within_the_connect_timeout_fails_the_session_as_whatsapp_unreac
     tokio::time::pause();
     let started = Instant::now();
     let session = engine.create(AccountId(1), name()).unwrap();
-    let events: Vec<_> = engine
-        .subscribe(AccountId(1), &session.id, None)
-        .unwrap()
-        .collect()
-        .await;
+    let events: Vec<_> = engine.subscribe(AccountId(1), &session.id, None).unwrap().collect().await;
     assert_eq!(events.len(), 1);
-    let StreamEvent::Failed(failed) = &events[0].1 else {
-        panic!("{events:?}")
-    };
+    let StreamEvent::Failed(failed) = &events[0].1 else { panic!("{events:?}") };
     assert_eq!(failed.code, FailureCode::WhatsappUnreachable);
     assert!(failed.reason.contains("20 s"), "{}", failed.reason);
     assert_elapsed(started, 20);

@@ -50,9 +50,12 @@ fn record(row: SqliteRow) -> Result<ChannelRecord, sqlx::Error> {
 impl Store {
     /// Records a freshly linked device as a connected channel. Re-linking a number the account
     /// already has keeps its channel id (and creation time) and refreshes the rest.
+    ///
+    /// `proposed` is the id a new channel gets (the linker may have named device state after it).
     pub async fn upsert_linked_channel(
         &self,
         account: AccountId,
+        proposed: &ChannelId,
         name: &ChannelName,
         phone: &PhoneNumber,
         push_name: &str,
@@ -65,7 +68,7 @@ impl Store {
                  name = excluded.name, push_name = excluded.push_name, linker = excluded.linker,
                  status = 'connected', updated_at = excluded.updated_at
              RETURNING ", columns!(), ""))
-        .bind(ChannelId::generate().as_str())
+        .bind(proposed.as_str())
         .bind(account.0)
         .bind(name.as_str())
         .bind(phone.as_str())
@@ -128,6 +131,19 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Every channel id of a linker, connected or not (to tell device files from leftovers).
+    pub async fn channel_ids(&self, linker: &str) -> Result<Vec<ChannelId>, StoreError> {
+        let rows: Vec<(String,)> = sqlx::query_as("SELECT id FROM channels WHERE linker = ?")
+            .bind(linker)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter()
+            .map(|(id,)| {
+                ChannelId::parse(&id).map_err(|e| StoreError::Other(sqlx::Error::Decode(e.into())))
+            })
+            .collect()
+    }
+
     /// Every connected channel of a linker, for reconnecting at start.
     pub async fn connected_channels(&self, linker: &str) -> Result<Vec<ChannelRecord>, StoreError> {
         let rows = sqlx::query(concat!(
@@ -151,12 +167,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).await.unwrap();
         let token = store.create_token("acme", Scopes::all()).await.unwrap();
-        let account = store
-            .authenticate(&token.secret)
-            .await
-            .unwrap()
-            .unwrap()
-            .account;
+        let account = store.authenticate(&token.secret).await.unwrap().unwrap().account;
         (dir, store, account)
     }
 
@@ -167,6 +178,7 @@ mod tests {
         let first = store
             .upsert_linked_channel(
                 account,
+                &ChannelId::generate(),
                 &ChannelName::default_name(),
                 &phone,
                 "Lucio",
@@ -174,16 +186,18 @@ mod tests {
             )
             .await
             .unwrap();
-        assert!(
-            store
-                .set_channel_status(&first.id, ChannelStatus::Disconnected)
-                .await
-                .unwrap()
-        );
+        assert!(store.set_channel_status(&first.id, ChannelStatus::Disconnected).await.unwrap());
 
         let name = ChannelName::parse("Ventas").unwrap();
         let again = store
-            .upsert_linked_channel(account, &name, &phone, "Lucio B", "simulated")
+            .upsert_linked_channel(
+                account,
+                &ChannelId::generate(),
+                &name,
+                &phone,
+                "Lucio B",
+                "simulated",
+            )
             .await
             .unwrap();
 
@@ -199,16 +213,12 @@ mod tests {
     async fn channels_are_invisible_to_other_accounts() {
         let (_dir, store, account) = store_with_account().await;
         let other = store.create_token("other", Scopes::all()).await.unwrap();
-        let other = store
-            .authenticate(&other.secret)
-            .await
-            .unwrap()
-            .unwrap()
-            .account;
+        let other = store.authenticate(&other.secret).await.unwrap().unwrap().account;
         let phone = PhoneNumber::parse("+56912345678").unwrap();
         let ch = store
             .upsert_linked_channel(
                 account,
+                &ChannelId::generate(),
                 &ChannelName::default_name(),
                 &phone,
                 "",

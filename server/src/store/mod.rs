@@ -57,11 +57,7 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut => true,
             _ => false,
         };
-        if transient {
-            Self::Unavailable(error)
-        } else {
-            Self::Other(error)
-        }
+        if transient { Self::Unavailable(error) } else { Self::Other(error) }
     }
 }
 
@@ -75,10 +71,7 @@ impl Store {
     /// Opens (creating if needed) `<data_dir>/keebai.db` and brings its schema up to date.
     pub async fn open(data_dir: &Path) -> Result<Self, StoreError> {
         let path = data_dir.join(DB_FILE);
-        let open_err = |source: anyhow::Error| StoreError::Open {
-            path: path.clone(),
-            source,
-        };
+        let open_err = |source: anyhow::Error| StoreError::Open { path: path.clone(), source };
         std::fs::create_dir_all(data_dir).map_err(|e| open_err(e.into()))?;
         let options = SqliteConnectOptions::from_str("sqlite://")
             .map_err(|e| open_err(e.into()))?
@@ -94,10 +87,7 @@ impl Store {
             .connect_with(options)
             .await
             .map_err(|e| open_err(e.into()))?;
-        sqlx::migrate!("./migrations")
-            .run(&pool)
-            .await
-            .map_err(|e| open_err(e.into()))?;
+        sqlx::migrate!("./migrations").run(&pool).await.map_err(|e| open_err(e.into()))?;
         Ok(Self { pool })
     }
 
@@ -121,10 +111,7 @@ mod tests {
     async fn opening_twice_keeps_data_and_applies_migrations_once() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).await.unwrap();
-        let token = store
-            .create_token("acme", crate::domain::Scopes::all())
-            .await
-            .unwrap();
+        let token = store.create_token("acme", crate::domain::Scopes::all()).await.unwrap();
         store.close().await;
 
         let reopened = Store::open(dir.path()).await.unwrap();

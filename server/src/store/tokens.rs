@@ -164,10 +164,7 @@ mod tests {
 
         assert!(store.revoke_token(&token.info.id).await.unwrap());
         assert_eq!(store.authenticate(&token.secret).await.unwrap(), None);
-        assert!(
-            !store.revoke_token(&token.info.id).await.unwrap(),
-            "second revoke is a no-op"
-        );
+        assert!(!store.revoke_token(&token.info.id).await.unwrap(), "second revoke is a no-op");
     }
 
     #[tokio::test]
@@ -197,10 +194,7 @@ mod tests {
         let secret = token.secret.expose_secret().as_bytes();
         assert!(!bytes.windows(secret.len()).any(|w| w == secret));
         let hash = token_hash(token.secret.expose_secret());
-        assert!(
-            bytes.windows(hash.len()).any(|w| w == hash.as_bytes()),
-            "the hash is stored"
-        );
+        assert!(bytes.windows(hash.len()).any(|w| w == hash.as_bytes()), "the hash is stored");
     }
 
     #[tokio::test]
@@ -208,13 +202,7 @@ mod tests {
         let (_dir, store) = store().await;
         store.create_token("acme", Scopes::all()).await.unwrap();
         for guess in ["", "kbai_pk_", "kbai_pk_0000", "Bearer x", "kbai_sk_abc"] {
-            assert_eq!(
-                store
-                    .authenticate(&SecretString::from(guess))
-                    .await
-                    .unwrap(),
-                None
-            );
+            assert_eq!(store.authenticate(&SecretString::from(guess)).await.unwrap(), None);
         }
     }
 }

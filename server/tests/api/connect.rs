@@ -7,19 +7,14 @@ use crate::helpers::{assert_error, spawn_app, spawn_app_with};
 #[tokio::test]
 async fn connect_answers_201_with_a_session_id_a_relative_stream_url_and_300_seconds() {
     let app = spawn_app().await;
-    let response = app
-        .connect(&app.token, json!({"mode": "qr", "name": "Ventas"}))
-        .await;
+    let response = app.connect(&app.token, json!({"mode": "qr", "name": "Ventas"})).await;
     assert_eq!(response.status(), StatusCode::CREATED);
     let body: Value = response.json().await.unwrap();
 
     let id = body["session_id"].as_str().unwrap();
     assert!(id.starts_with("qrs_") && id.len() == 36, "{id}");
     assert!(id[4..].bytes().all(|b| b.is_ascii_hexdigit()));
-    assert_eq!(
-        body["stream_url"],
-        format!("/v1/channels/whatsapp/connect/{id}/qr-stream")
-    );
+    assert_eq!(body["stream_url"], format!("/v1/channels/whatsapp/connect/{id}/qr-stream"));
     assert_eq!(body["expires_in"], 300);
     assert_eq!(body.as_object().unwrap().len(), 3);
 }
@@ -35,26 +30,12 @@ async fn connect_without_a_valid_token_is_401_with_www_authenticate() {
     let app = spawn_app().await;
     let body = json!({"mode": "qr"});
     let revoked = app.token_with("acme", &Scope::ALL).await;
-    let id = app
-        .state
-        .store
-        .list_tokens()
-        .await
-        .unwrap()
-        .last()
-        .unwrap()
-        .id
-        .clone();
+    let id = app.state.store.list_tokens().await.unwrap().last().unwrap().id.clone();
     app.state.store.revoke_token(&id).await.unwrap();
 
     let mut attempts = vec![
-        app.post_json("/v1/channels/whatsapp/connect", None, &body)
-            .await,
-        app.connect(
-            "kbai_pk_0000000000000000000000000000000000000000000000",
-            body.clone(),
-        )
-        .await,
+        app.post_json("/v1/channels/whatsapp/connect", None, &body).await,
+        app.connect("kbai_pk_0000000000000000000000000000000000000000000000", body.clone()).await,
         app.connect("not-even-a-keebai-token", body.clone()).await,
         app.connect(&revoked, body.clone()).await,
     ];
@@ -68,16 +49,8 @@ async fn connect_without_a_valid_token_is_401_with_www_authenticate() {
             .unwrap(),
     );
     for response in attempts {
-        assert_eq!(
-            response.headers().get("www-authenticate").unwrap(),
-            "Bearer"
-        );
-        assert_error(
-            response,
-            StatusCode::UNAUTHORIZED,
-            ErrorCode::Unauthenticated,
-        )
-        .await;
+        assert_eq!(response.headers().get("www-authenticate").unwrap(), "Bearer");
+        assert_error(response, StatusCode::UNAUTHORIZED, ErrorCode::Unauthenticated).await;
     }
     assert_eq!(app.state.engine.session_count(), 0);
 }
@@ -99,9 +72,7 @@ async fn the_bearer_scheme_is_case_insensitive() {
 #[tokio::test]
 async fn connect_needs_the_channels_connect_scope() {
     let app = spawn_app().await;
-    let token = app
-        .token_with("acme", &[Scope::ChannelsRead, Scope::MessagesSend])
-        .await;
+    let token = app.token_with("acme", &[Scope::ChannelsRead, Scope::MessagesSend]).await;
     let message = assert_error(
         app.connect(&token, json!({"mode": "qr"})).await,
         StatusCode::FORBIDDEN,
@@ -130,21 +101,9 @@ async fn every_bad_body_gets_a_400_class_error_and_starts_nothing() {
     };
     let json = "application/json";
     let cases: Vec<(reqwest::Response, StatusCode, ErrorCode)> = vec![
-        (
-            raw("{\"mode\":", json).await,
-            StatusCode::BAD_REQUEST,
-            ErrorCode::InvalidJson,
-        ),
-        (
-            raw("mode=qr", json).await,
-            StatusCode::BAD_REQUEST,
-            ErrorCode::InvalidJson,
-        ),
-        (
-            raw("", json).await,
-            StatusCode::BAD_REQUEST,
-            ErrorCode::InvalidJson,
-        ),
+        (raw("{\"mode\":", json).await, StatusCode::BAD_REQUEST, ErrorCode::InvalidJson),
+        (raw("mode=qr", json).await, StatusCode::BAD_REQUEST, ErrorCode::InvalidJson),
+        (raw("", json).await, StatusCode::BAD_REQUEST, ErrorCode::InvalidJson),
         (
             raw("{\"mode\":\"qr\"}", "text/plain").await,
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -155,11 +114,7 @@ async fn every_bad_body_gets_a_400_class_error_and_starts_nothing() {
             StatusCode::BAD_REQUEST,
             ErrorCode::InvalidRequest,
         ),
-        (
-            app.connect(&app.token, json!({})).await,
-            StatusCode::BAD_REQUEST,
-            ErrorCode::InvalidMode,
-        ),
+        (app.connect(&app.token, json!({})).await, StatusCode::BAD_REQUEST, ErrorCode::InvalidMode),
         (
             app.connect(&app.token, json!({"mode": "cloud_api"})).await,
             StatusCode::BAD_REQUEST,
@@ -171,56 +126,42 @@ async fn every_bad_body_gets_a_400_class_error_and_starts_nothing() {
             ErrorCode::InvalidMode,
         ),
         (
-            app.connect(&app.token, json!({"mode": "qr", "name": 7}))
-                .await,
+            app.connect(&app.token, json!({"mode": "qr", "name": 7})).await,
             StatusCode::BAD_REQUEST,
             ErrorCode::InvalidRequest,
         ),
         (
-            app.connect(&app.token, json!({"mode": "qr", "nmae": "typo"}))
-                .await,
+            app.connect(&app.token, json!({"mode": "qr", "nmae": "typo"})).await,
             StatusCode::BAD_REQUEST,
             ErrorCode::InvalidRequest,
         ),
         (
-            app.connect(&app.token, json!({"mode": "qr", "name": ""}))
-                .await,
+            app.connect(&app.token, json!({"mode": "qr", "name": ""})).await,
             StatusCode::BAD_REQUEST,
             ErrorCode::InvalidName,
         ),
         (
-            app.connect(&app.token, json!({"mode": "qr", "name": "   "}))
-                .await,
+            app.connect(&app.token, json!({"mode": "qr", "name": "   "})).await,
             StatusCode::BAD_REQUEST,
             ErrorCode::InvalidName,
         ),
         (
-            app.connect(&app.token, json!({"mode": "qr", "name": "x".repeat(101)}))
-                .await,
+            app.connect(&app.token, json!({"mode": "qr", "name": "x".repeat(101)})).await,
             StatusCode::BAD_REQUEST,
             ErrorCode::InvalidName,
         ),
         (
-            app.connect(&app.token, json!({"mode": "qr", "pipeline_id": "p_1"}))
-                .await,
+            app.connect(&app.token, json!({"mode": "qr", "pipeline_id": "p_1"})).await,
             StatusCode::BAD_REQUEST,
             ErrorCode::QrModeCannotUseCoexistenceOrPipeline,
         ),
         (
-            app.connect(
-                &app.token,
-                json!({"mode": "qr", "coexistence_enabled": true}),
-            )
-            .await,
+            app.connect(&app.token, json!({"mode": "qr", "coexistence_enabled": true})).await,
             StatusCode::BAD_REQUEST,
             ErrorCode::QrModeCannotUseCoexistenceOrPipeline,
         ),
         (
-            app.connect(
-                &app.token,
-                json!({"mode": "qr", "name": "x".repeat(70 * 1024)}),
-            )
-            .await,
+            app.connect(&app.token, json!({"mode": "qr", "name": "x".repeat(70 * 1024)})).await,
             StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::PayloadTooLarge,
         ),
@@ -228,11 +169,7 @@ async fn every_bad_body_gets_a_400_class_error_and_starts_nothing() {
     for (response, status, code) in cases {
         assert_error(response, status, code).await;
     }
-    assert_eq!(
-        app.state.engine.session_count(),
-        0,
-        "no bad body started a session"
-    );
+    assert_eq!(app.state.engine.session_count(), 0, "no bad body started a session");
 }
 
 #[tokio::test]
@@ -249,12 +186,7 @@ async fn a_body_over_64_kib_sent_in_chunks_is_also_413() {
         .send()
         .await
         .unwrap();
-    assert_error(
-        response,
-        StatusCode::PAYLOAD_TOO_LARGE,
-        ErrorCode::PayloadTooLarge,
-    )
-    .await;
+    assert_error(response, StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::PayloadTooLarge).await;
 }
 
 #[tokio::test]
@@ -276,10 +208,7 @@ async fn live_sessions_over_the_account_limit_get_429() {
         "per account"
     );
 
-    assert_eq!(
-        app.cancel(&app.token, &first.session_id).await.status(),
-        StatusCode::NO_CONTENT
-    );
+    assert_eq!(app.cancel(&app.token, &first.session_id).await.status(), StatusCode::NO_CONTENT);
     let mut retried = app.connect(&app.token, json!({"mode": "qr"})).await;
     for _ in 0..50 {
         if retried.status() == StatusCode::CREATED {
@@ -288,11 +217,7 @@ async fn live_sessions_over_the_account_limit_get_429() {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         retried = app.connect(&app.token, json!({"mode": "qr"})).await;
     }
-    assert_eq!(
-        retried.status(),
-        StatusCode::CREATED,
-        "a cancelled session frees its slot"
-    );
+    assert_eq!(retried.status(), StatusCode::CREATED, "a cancelled session frees its slot");
 }
 
 /// Random bodies, well-formed JSON or not, straight over HTTP: never a 5xx, always either a 201
@@ -318,13 +243,9 @@ async fn random_connect_bodies_never_get_a_5xx() {
         )
         .prop_map(|fields| format!("{{{}}}", fields.join(","))),
     ];
-    let mut runner = TestRunner::new(Config {
-        cases: 256,
-        ..Config::default()
-    });
-    let bodies: Vec<String> = (0..256)
-        .map(|_| json_ish.new_tree(&mut runner).unwrap().current())
-        .collect();
+    let mut runner = TestRunner::new(Config { cases: 256, ..Config::default() });
+    let bodies: Vec<String> =
+        (0..256).map(|_| json_ish.new_tree(&mut runner).unwrap().current()).collect();
 
     let mut created = 0;
     for body in &bodies {
@@ -338,10 +259,7 @@ async fn random_connect_bodies_never_get_a_5xx() {
             .await
             .unwrap();
         let status = response.status();
-        assert!(
-            status == StatusCode::CREATED || status.is_client_error(),
-            "{status} for {body}"
-        );
+        assert!(status == StatusCode::CREATED || status.is_client_error(), "{status} for {body}");
         if status == StatusCode::CREATED {
             created += 1;
             let value: Value = serde_json::from_str(body).unwrap();
@@ -351,13 +269,6 @@ async fn random_connect_bodies_never_get_a_5xx() {
             assert!(!error.error.message.is_empty());
         }
     }
-    assert!(
-        created > 0 && created < bodies.len(),
-        "both paths were exercised: {created}"
-    );
-    assert_eq!(
-        app.state.engine.session_count(),
-        created,
-        "only accepted bodies started sessions"
-    );
+    assert!(created > 0 && created < bodies.len(), "both paths were exercised: {created}");
+    assert_eq!(app.state.engine.session_count(), created, "only accepted bodies started sessions");
 }

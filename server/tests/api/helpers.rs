@@ -39,7 +39,14 @@ pub async fn spawn_app() -> TestApp {
 /// Like [`spawn_app`], after `configure` adjusts the defaults (simulated linker, port 0,
 /// 50 ms from `connecting` to `connected`).
 pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeArgs)) -> TestApp {
-    let dir = tempfile::tempdir().unwrap();
+    spawn_app_in(tempfile::tempdir().unwrap(), configure).await
+}
+
+/// Like [`spawn_app_with`], on a data dir that may hold data already.
+pub async fn spawn_app_in(
+    dir: tempfile::TempDir,
+    configure: impl FnOnce(&mut ServeArgs),
+) -> TestApp {
     let mut args = ServeArgs {
         listen: "127.0.0.1:0".parse().unwrap(),
         linker: LinkerChoice::Simulated,
@@ -47,18 +54,12 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeArgs)) -> TestApp {
         ..ServeArgs::default()
     };
     configure(&mut args);
-    let app = App::build(dir.path().to_owned(), args)
-        .await
-        .expect("the app builds");
+    let app = App::build(dir.path().to_owned(), args).await.expect("the app builds");
     let address = app.local_addr().unwrap();
     let state = app.state().clone();
     let shutdown = app.shutdown_token();
     let server = tokio::spawn(app.run_until_stopped());
-    let token = state
-        .store
-        .create_token("acme", Scopes::all())
-        .await
-        .unwrap();
+    let token = state.store.create_token("acme", Scopes::all()).await.unwrap();
     TestApp {
         address,
         client: reqwest::Client::new(),
@@ -77,12 +78,8 @@ impl TestApp {
 
     /// A new token for `account` with exactly `scopes`.
     pub async fn token_with(&self, account: &str, scopes: &[Scope]) -> String {
-        let token = self
-            .state
-            .store
-            .create_token(account, scopes.iter().copied().collect())
-            .await
-            .unwrap();
+        let token =
+            self.state.store.create_token(account, scopes.iter().copied().collect()).await.unwrap();
         token.secret.expose_secret().to_owned()
     }
 
@@ -103,8 +100,7 @@ impl TestApp {
     }
 
     pub async fn connect(&self, token: &str, body: Value) -> Response {
-        self.post_json("/v1/channels/whatsapp/connect", Some(token), &body)
-            .await
+        self.post_json("/v1/channels/whatsapp/connect", Some(token), &body).await
     }
 
     /// Starts a session with the default token and checks the 201.
@@ -137,9 +133,7 @@ impl TestApp {
         session: &ConnectResponse,
         last_event_id: Option<u64>,
     ) -> SseReader {
-        let response = self
-            .open_stream(&self.token, &session.stream_url, last_event_id)
-            .await;
+        let response = self.open_stream(&self.token, &session.stream_url, last_event_id).await;
         assert_eq!(response.status(), StatusCode::OK);
         SseReader::new(response)
     }
@@ -160,11 +154,7 @@ impl TestApp {
     pub async fn numbers_ok(&self) -> Vec<keebai_protocol::Number> {
         let response = self.numbers(&self.token).await;
         assert_eq!(response.status(), StatusCode::OK);
-        response
-            .json::<keebai_protocol::NumbersResponse>()
-            .await
-            .unwrap()
-            .data
+        response.json::<keebai_protocol::NumbersResponse>().await.unwrap().data
     }
 
     pub async fn sim_scan(&self, qr: &str, phone: &str, outcome: ScanOutcome) -> Response {
@@ -184,11 +174,7 @@ impl TestApp {
     /// The simulated phone scans `qr`, which must be accepted (202).
     pub async fn scan_ok(&self, qr: &str, phone: &str, outcome: ScanOutcome) {
         let response = self.sim_scan(qr, phone, outcome).await;
-        assert_eq!(
-            response.status(),
-            StatusCode::ACCEPTED,
-            "the scan is accepted"
-        );
+        assert_eq!(response.status(), StatusCode::ACCEPTED, "the scan is accepted");
     }
 
     /// Runs a whole pairing for `phone` and returns the channel id.
@@ -203,8 +189,7 @@ impl TestApp {
     }
 
     pub async fn send_text(&self, token: &str, body: Value) -> Response {
-        self.post_json("/v1/messages/text", Some(token), &body)
-            .await
+        self.post_json("/v1/messages/text", Some(token), &body).await
     }
 
     /// Stops the server the way SIGTERM does and waits for it.
@@ -217,17 +202,8 @@ impl TestApp {
 /// Asserts an error answer: its status, its code, a message, and the JSON shape.
 pub async fn assert_error(response: Response, status: StatusCode, code: ErrorCode) -> String {
     assert_eq!(response.status(), status, "status for expected {code}");
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_owned();
-    assert!(
-        content_type.starts_with("application/json"),
-        "{content_type}"
-    );
+    let content_type = response.headers().get("content-type").unwrap().to_str().unwrap().to_owned();
+    assert!(content_type.starts_with("application/json"), "{content_type}");
     let body: ErrorBody = response.json().await.expect("the documented error shape");
     assert_eq!(body.error.code, code, "{}", body.error.message);
     assert!(!body.error.message.is_empty());
@@ -241,11 +217,8 @@ pub struct SseReader {
 
 impl SseReader {
     pub fn new(response: Response) -> Self {
-        let events = response
-            .bytes_stream()
-            .eventsource()
-            .map(|r| r.map_err(|e| e.to_string()))
-            .boxed();
+        let events =
+            response.bytes_stream().eventsource().map(|r| r.map_err(|e| e.to_string())).boxed();
         Self { events }
     }
 
@@ -256,10 +229,7 @@ impl SseReader {
             .expect("an event (or the end of the stream) within the timeout")?
             .expect("a well-formed SSE stream");
         let id = event.id.parse().expect("a decimal event id");
-        Some((
-            id,
-            StreamEvent::parse(&event.event, &event.data).expect("a known event"),
-        ))
+        Some((id, StreamEvent::parse(&event.event, &event.data).expect("a known event")))
     }
 
     pub async fn next_event(&mut self) -> StreamEvent {

@@ -8,3 +8,4 @@ mod process;
 mod routes;
 mod sim;
 mod stream;
+mod whatsapp;

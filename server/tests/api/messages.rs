@@ -101,9 +101,7 @@ async fn another_accounts_channel_is_not_found_and_sending_needs_messages_send()
         ErrorCode::ChannelNotFound,
     )
     .await;
-    let no_send = app
-        .token_with("acme", &[Scope::ChannelsConnect, Scope::ChannelsRead])
-        .await;
+    let no_send = app.token_with("acme", &[Scope::ChannelsConnect, Scope::ChannelsRead]).await;
     assert_error(
         app.send_text(&no_send, body).await,
         StatusCode::FORBIDDEN,
@@ -116,15 +114,10 @@ async fn another_accounts_channel_is_not_found_and_sending_needs_messages_send()
 async fn an_unlinked_channel_shows_disconnected_and_refuses_to_send() {
     let app = spawn_app().await;
     let channel_id = app.pair(PHONE).await;
-    let response = app
-        .post_json("/sim/unlink", None, &json!({"channel_id": channel_id}))
-        .await;
+    let response = app.post_json("/sim/unlink", None, &json!({"channel_id": channel_id})).await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
 
-    assert_eq!(
-        app.numbers_ok().await[0].status,
-        keebai_protocol::ChannelStatus::Disconnected
-    );
+    assert_eq!(app.numbers_ok().await[0].status, keebai_protocol::ChannelStatus::Disconnected);
     let body = json!({"channel_id": channel_id, "to": "+14155550100", "text": "x"});
     assert_error(
         app.send_text(&app.token, body).await,
@@ -150,10 +143,7 @@ async fn template_and_bulk_on_a_qr_channel_answer_qr_not_supported() {
             "/v1/messages/template",
             json!({"channel_id": channel_id, "to": "+14155550100", "template": {"name": "hello", "language": "es"}}),
         ),
-        (
-            "/v1/messages/template",
-            json!({"channel_id": channel_id, "garbage": true}),
-        ),
+        ("/v1/messages/template", json!({"channel_id": channel_id, "garbage": true})),
         (
             "/v1/messages/bulk",
             json!({"channel_id": channel_id, "messages": [{"to": "+14155550100", "text": "x"}]}),

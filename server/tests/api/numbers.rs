@@ -37,12 +37,7 @@ async fn relinking_the_same_phone_reuses_its_channel_id() {
 #[tokio::test]
 async fn the_name_given_at_connect_names_the_channel() {
     let app = spawn_app().await;
-    let response = app
-        .connect(
-            &app.token,
-            json!({"mode": "qr", "name": "  Ventas Chile  "}),
-        )
-        .await;
+    let response = app.connect(&app.token, json!({"mode": "qr", "name": "  Ventas Chile  "})).await;
     let session: keebai_protocol::ConnectResponse = response.json().await.unwrap();
     let mut stream = app.stream(&session).await;
     let qr = stream.next_qr().await;
@@ -64,12 +59,8 @@ async fn numbers_are_per_account_and_need_channels_read() {
     assert_eq!(response.json::<Value>().await.unwrap(), json!({"data": []}));
 
     let no_read = app.token_with("acme", &[Scope::ChannelsConnect]).await;
-    assert_error(
-        app.numbers(&no_read).await,
-        StatusCode::FORBIDDEN,
-        ErrorCode::InsufficientScope,
-    )
-    .await;
+    assert_error(app.numbers(&no_read).await, StatusCode::FORBIDDEN, ErrorCode::InsufficientScope)
+        .await;
     assert_error(
         app.get("/v1/whatsapp/numbers", None).await,
         StatusCode::UNAUTHORIZED,

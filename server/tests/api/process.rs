@@ -56,12 +56,7 @@ impl Server {
                 sink.lock().unwrap().push(line);
             }
         });
-        Self {
-            child,
-            address,
-            logs,
-            client: reqwest::Client::new(),
-        }
+        Self { child, address, logs, client: reqwest::Client::new() }
     }
 
     fn url(&self, path: &str) -> String {
@@ -82,12 +77,7 @@ impl Server {
     }
 
     async fn stream(&self, token: &str, session: &ConnectResponse) -> reqwest::Response {
-        self.client
-            .get(self.url(&session.stream_url))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
+        self.client.get(self.url(&session.stream_url)).bearer_auth(token).send().await.unwrap()
     }
 
     async fn numbers(&self, token: &str) -> NumbersResponse {
@@ -118,21 +108,9 @@ fn token_command(data_dir: &Path, args: &[&str]) -> std::process::Output {
 fn create_token(data_dir: &Path) -> String {
     let output = token_command(
         data_dir,
-        &[
-            "create",
-            "--account",
-            "acme",
-            "--scope",
-            "channels:connect",
-            "--scope",
-            "channels:read",
-        ],
+        &["create", "--account", "acme", "--scope", "channels:connect", "--scope", "channels:read"],
     );
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8(output.stdout).unwrap().trim().to_owned()
 }
 
@@ -140,10 +118,7 @@ fn create_token(data_dir: &Path) -> String {
 async fn token_create_prints_the_secret_once_and_list_and_revoke_never_show_it() {
     let dir = tempfile::tempdir().unwrap();
     let token = create_token(dir.path());
-    assert!(
-        token.starts_with("kbai_pk_") && !token.contains('\n'),
-        "{token}"
-    );
+    assert!(token.starts_with("kbai_pk_") && !token.contains('\n'), "{token}");
 
     let list = token_command(dir.path(), &["list"]);
     let listed = String::from_utf8_lossy(&list.stdout);
@@ -151,24 +126,11 @@ async fn token_create_prints_the_secret_once_and_list_and_revoke_never_show_it()
         listed.contains("acme") && listed.contains("channels:connect channels:read"),
         "{listed}"
     );
-    assert!(
-        !listed.contains(&token) && !listed.contains("kbai_pk_"),
-        "{listed}"
-    );
+    assert!(!listed.contains(&token) && !listed.contains("kbai_pk_"), "{listed}");
 
     let server = Server::start(dir.path()).await;
-    assert!(
-        server.numbers(&token).await.data.is_empty(),
-        "the token works"
-    );
-    let id = listed
-        .lines()
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_owned();
+    assert!(server.numbers(&token).await.data.is_empty(), "the token works");
+    let id = listed.lines().nth(1).unwrap().split_whitespace().next().unwrap().to_owned();
     let revoke = token_command(dir.path(), &["revoke", &id]);
     assert!(revoke.status.success());
     assert!(!String::from_utf8_lossy(&revoke.stdout).contains("kbai_pk_"));
@@ -179,12 +141,7 @@ async fn token_create_prints_the_secret_once_and_list_and_revoke_never_show_it()
         .send()
         .await
         .unwrap();
-    assert_error(
-        response,
-        StatusCode::UNAUTHORIZED,
-        ErrorCode::Unauthenticated,
-    )
-    .await;
+    assert_error(response, StatusCode::UNAUTHORIZED, ErrorCode::Unauthenticated).await;
     assert!(
         !token_command(dir.path(), &["revoke", &id]).status.success(),
         "revoking twice is an error"
@@ -195,10 +152,7 @@ async fn token_create_prints_the_secret_once_and_list_and_revoke_never_show_it()
 #[tokio::test]
 async fn token_create_refuses_unknown_scopes() {
     let dir = tempfile::tempdir().unwrap();
-    let output = token_command(
-        dir.path(),
-        &["create", "--account", "acme", "--scope", "admin"],
-    );
+    let output = token_command(dir.path(), &["create", "--account", "acme", "--scope", "admin"]);
     assert!(!output.status.success());
     assert!(output.stdout.is_empty());
     assert!(String::from_utf8_lossy(&output.stderr).contains("channels:connect"));
@@ -213,17 +167,9 @@ async fn a_connected_channel_survives_kill_9_and_old_sessions_are_gone() {
     let mut stream = SseReader::new(server.stream(&token, &session).await);
     let qr = stream.next_qr().await;
     let scan = json!({"qr": qr, "phone_number": PHONE, "push_name": "Lucio", "outcome": ScanOutcome::Success});
-    server
-        .client
-        .post(server.url("/sim/scan"))
-        .json(&scan)
-        .send()
-        .await
-        .unwrap();
+    server.client.post(server.url("/sim/scan")).json(&scan).send().await.unwrap();
     assert_eq!(stream.next_event().await, StreamEvent::Connecting);
-    let StreamEvent::Connected(connected) = stream.next_event().await else {
-        panic!()
-    };
+    let StreamEvent::Connected(connected) = stream.next_event().await else { panic!() };
     let pending = server.connect(&token).await;
 
     server.child.start_kill().unwrap(); // SIGKILL: no shutdown code runs
@@ -258,16 +204,10 @@ async fn sigterm_ends_open_streams_within_a_second_and_exits_cleanly() {
     let sent = std::time::Instant::now();
     // SAFETY: sending a signal to our own child process.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
-    let StreamEvent::Failed(failed) = stream.next_event().await else {
-        panic!()
-    };
+    let StreamEvent::Failed(failed) = stream.next_event().await else { panic!() };
     assert_eq!(failed.code, FailureCode::ServerShutdown);
     stream.assert_closed().await;
-    assert!(
-        sent.elapsed() < Duration::from_secs(1),
-        "{:?}",
-        sent.elapsed()
-    );
+    assert!(sent.elapsed() < Duration::from_secs(1), "{:?}", sent.elapsed());
 
     let status = tokio::time::timeout(Duration::from_secs(5), server.child.wait())
         .await
@@ -277,16 +217,30 @@ async fn sigterm_ends_open_streams_within_a_second_and_exits_cleanly() {
 }
 
 #[tokio::test]
-async fn the_default_whatsapp_linker_refuses_to_start_and_says_what_to_do() {
+async fn the_default_linker_is_whatsapp_never_the_simulator() {
     let dir = tempfile::tempdir().unwrap();
-    let output = Command::new(BIN)
+    let mut child = Command::new(BIN)
         .env("KEEBAI_DATA_DIR", dir.path())
         .env("KEEBAI_LISTEN", "127.0.0.1:0")
         .env_remove("KEEBAI_LINKER")
-        .output()
-        .await
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
         .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("--linker simulated"), "{stderr}");
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    while let Ok(Ok(Some(line))) =
+        tokio::time::timeout(Duration::from_secs(20), lines.next_line()).await
+    {
+        let done = line.contains("listening");
+        seen.push(line);
+        if done {
+            break;
+        }
+    }
+    let logs = seen.join("\n");
+    assert!(logs.contains("linker=\"whatsapp\"") || logs.contains("linker=whatsapp"), "{logs}");
+    child.start_kill().unwrap();
 }

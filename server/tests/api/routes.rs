@@ -24,27 +24,14 @@ async fn unknown_routes_answer_404_in_the_error_shape() {
 #[tokio::test]
 async fn a_wrong_method_answers_405_in_the_error_shape() {
     let app = spawn_app().await;
-    let response = app
-        .client
-        .put(app.url("/v1/whatsapp/numbers"))
-        .send()
-        .await
-        .unwrap();
-    assert_error(
-        response,
-        StatusCode::METHOD_NOT_ALLOWED,
-        ErrorCode::MethodNotAllowed,
-    )
-    .await;
+    let response = app.client.put(app.url("/v1/whatsapp/numbers")).send().await.unwrap();
+    assert_error(response, StatusCode::METHOD_NOT_ALLOWED, ErrorCode::MethodNotAllowed).await;
 }
 
 #[tokio::test]
 async fn no_answer_reveals_the_server_software() {
     let app = spawn_app().await;
-    for response in [
-        app.get("/healthz", None).await,
-        app.get("/v1/whatsapp/numbers", None).await,
-    ] {
+    for response in [app.get("/healthz", None).await, app.get("/v1/whatsapp/numbers", None).await] {
         assert!(response.headers().get("server").is_none());
         assert!(response.headers().get("x-powered-by").is_none());
     }

@@ -2,8 +2,6 @@ use std::sync::Arc;
 
 use keebai_protocol::ErrorCode;
 use keebai_protocol::sim::ScanOutcome;
-use keebai_server::App;
-use keebai_server::config::{LinkerChoice, ServeArgs};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -31,21 +29,13 @@ async fn a_replaced_code_is_409_qr_expired_and_changes_nothing() {
         .state
         .engine
         .state(
-            app.state
-                .store
-                .authenticate(&app.token.clone().into())
-                .await
-                .unwrap()
-                .unwrap()
-                .account,
+            app.state.store.authenticate(&app.token.clone().into()).await.unwrap().unwrap().account,
             &session.session_id.parse().unwrap(),
         )
         .unwrap();
     assert!(state.live_qr().is_some(), "still waiting for a scan");
     assert_eq!(
-        app.sim_scan(&current, PHONE, ScanOutcome::Success)
-            .await
-            .status(),
+        app.sim_scan(&current, PHONE, ScanOutcome::Success).await.status(),
         StatusCode::ACCEPTED
     );
 }
@@ -117,9 +107,7 @@ async fn bad_scan_bodies_are_400() {
     )
     .await;
     assert_eq!(
-        app.sim_scan(&qr, PHONE, ScanOutcome::Success)
-            .await
-            .status(),
+        app.sim_scan(&qr, PHONE, ScanOutcome::Success).await.status(),
         StatusCode::ACCEPTED,
         "the code is still good"
     );
@@ -136,8 +124,7 @@ async fn unlink_and_messages_validate_their_channel() {
     )
     .await;
     assert_error(
-        app.post_json("/sim/unlink", None, &json!({"channel_id": "x"}))
-            .await,
+        app.post_json("/sim/unlink", None, &json!({"channel_id": "x"})).await,
         StatusCode::BAD_REQUEST,
         ErrorCode::InvalidId,
     )
@@ -157,25 +144,6 @@ async fn unlink_and_messages_validate_their_channel() {
 }
 
 #[tokio::test]
-async fn the_whatsapp_linker_refuses_to_start_rather_than_fall_back_to_the_simulator() {
-    let dir = tempfile::tempdir().unwrap();
-    let args = ServeArgs {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        linker: LinkerChoice::Whatsapp,
-        ..ServeArgs::default()
-    };
-    let error = App::build(dir.path().to_owned(), args)
-        .await
-        .err()
-        .expect("refuses to start")
-        .to_string();
-    assert!(
-        error.contains("whatsapp") && error.contains("--linker simulated"),
-        "{error}"
-    );
-}
-
-#[tokio::test]
 async fn without_the_simulator_there_are_no_sim_routes() {
     let app = spawn_app().await;
     let mut state = app.state.clone();
@@ -186,12 +154,8 @@ async fn without_the_simulator_there_are_no_sim_routes() {
     tokio::spawn(async move { axum::serve(listener, router).await });
     let client = Arc::new(reqwest::Client::new());
     for path in ["/sim/scan", "/sim/unlink"] {
-        let response = client
-            .post(format!("http://{address}{path}"))
-            .json(&json!({}))
-            .send()
-            .await
-            .unwrap();
+        let response =
+            client.post(format!("http://{address}{path}")).json(&json!({})).send().await.unwrap();
         assert_error(response, StatusCode::NOT_FOUND, ErrorCode::NotFound).await;
     }
 }

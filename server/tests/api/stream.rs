@@ -29,15 +29,8 @@ async fn the_stream_starts_with_the_live_qr_and_has_sse_headers() {
     let mut stream = SseReader::new(response);
     let (id, event) = stream.next().await.unwrap();
     assert!(id >= 1);
-    let StreamEvent::Qr(qr) = event else {
-        panic!("{event:?}")
-    };
-    assert_eq!(
-        qr.data.split(',').count(),
-        5,
-        "WhatsApp's QR shape: {}",
-        qr.data
-    );
+    let StreamEvent::Qr(qr) = event else { panic!("{event:?}") };
+    assert_eq!(qr.data.split(',').count(), 5, "WhatsApp's QR shape: {}", qr.data);
     let expires_at = time::OffsetDateTime::parse(
         &qr.expires_at.unwrap(),
         &time::format_description::well_known::Rfc3339,
@@ -61,9 +54,7 @@ async fn a_scan_goes_through_connecting_to_connected_and_the_stream_closes() {
 
     assert_eq!(connecting, StreamEvent::Connecting);
     assert!(connected_id > connecting_id);
-    let StreamEvent::Connected(channel) = connected else {
-        panic!("{connected:?}")
-    };
+    let StreamEvent::Connected(channel) = connected else { panic!("{connected:?}") };
     assert!(channel.channel_id.starts_with("ch_"));
     assert_eq!(channel.phone_number, PHONE);
     assert_eq!(channel.push_name, "Lucio");
@@ -82,15 +73,10 @@ async fn codes_rotate_by_themselves_with_increasing_ids() {
     let mut seen = Vec::new();
     for _ in 0..3 {
         let (id, event) = stream.next().await.unwrap();
-        let StreamEvent::Qr(qr) = event else {
-            panic!("{event:?}")
-        };
+        let StreamEvent::Qr(qr) = event else { panic!("{event:?}") };
         seen.push((id, qr.data));
     }
-    assert!(
-        seen.windows(2).all(|w| w[0].0 < w[1].0 && w[0].1 != w[1].1),
-        "{seen:?}"
-    );
+    assert!(seen.windows(2).all(|w| w[0].0 < w[1].0 && w[0].1 != w[1].1), "{seen:?}");
 }
 
 #[tokio::test]
@@ -115,17 +101,11 @@ async fn a_late_subscriber_gets_the_terminal_event_and_a_resuming_one_what_it_mi
 
     let mut resumed = app.stream_from(&session, Some(qr_id)).await;
     assert_eq!(resumed.next_event().await, StreamEvent::Connecting);
-    assert!(matches!(
-        resumed.next_event().await,
-        StreamEvent::Connected(_)
-    ));
+    assert!(matches!(resumed.next_event().await, StreamEvent::Connected(_)));
     resumed.assert_closed().await;
 
     let mut late = app.stream(&session).await;
-    assert!(
-        matches!(late.next_event().await, StreamEvent::Connected(_)),
-        "only the current state"
-    );
+    assert!(matches!(late.next_event().await, StreamEvent::Connected(_)), "only the current state");
     late.assert_closed().await;
 }
 
@@ -138,16 +118,11 @@ async fn several_subscribers_see_the_same_events() {
     let qr_a = a.next().await.unwrap();
     let qr_b = b.next().await.unwrap();
     assert_eq!(qr_a, qr_b);
-    let StreamEvent::Qr(qr) = qr_a.1 else {
-        panic!()
-    };
+    let StreamEvent::Qr(qr) = qr_a.1 else { panic!() };
     app.sim_scan(&qr.data, PHONE, ScanOutcome::Success).await;
     for stream in [&mut a, &mut b] {
         assert_eq!(stream.next_event().await, StreamEvent::Connecting);
-        assert!(matches!(
-            stream.next_event().await,
-            StreamEvent::Connected(_)
-        ));
+        assert!(matches!(stream.next_event().await, StreamEvent::Connected(_)));
         stream.assert_closed().await;
     }
 }
@@ -157,19 +132,11 @@ async fn cancel_ends_the_stream_with_failed_cancelled_and_is_idempotent() {
     let app = spawn_app().await;
     let (session, mut stream, _) = app.session_showing_qr().await;
 
-    assert_eq!(
-        app.cancel(&app.token, &session.session_id).await.status(),
-        StatusCode::NO_CONTENT
-    );
-    let StreamEvent::Failed(failed) = stream.next_event().await else {
-        panic!()
-    };
+    assert_eq!(app.cancel(&app.token, &session.session_id).await.status(), StatusCode::NO_CONTENT);
+    let StreamEvent::Failed(failed) = stream.next_event().await else { panic!() };
     assert_eq!(failed.code, FailureCode::Cancelled);
     stream.assert_closed().await;
-    assert_eq!(
-        app.cancel(&app.token, &session.session_id).await.status(),
-        StatusCode::NO_CONTENT
-    );
+    assert_eq!(app.cancel(&app.token, &session.session_id).await.status(), StatusCode::NO_CONTENT);
 }
 
 #[tokio::test]
@@ -188,27 +155,15 @@ async fn another_account_cannot_watch_or_cancel_a_session() {
     .await;
 
     let mut stream = app.stream(&session).await;
-    assert!(
-        matches!(stream.next_event().await, StreamEvent::Qr(_)),
-        "the session is untouched"
-    );
+    assert!(matches!(stream.next_event().await, StreamEvent::Qr(_)), "the session is untouched");
 }
 
 #[tokio::test]
 async fn unknown_and_malformed_session_ids_answer_404() {
     let app = spawn_app().await;
-    for id in [
-        "qrs_00000000000000000000000000000000",
-        "qrs_nothex",
-        "anything",
-        "qrs_%2e%2e",
-    ] {
+    for id in ["qrs_00000000000000000000000000000000", "qrs_nothex", "anything", "qrs_%2e%2e"] {
         let response = app
-            .open_stream(
-                &app.token,
-                &format!("/v1/channels/whatsapp/connect/{id}/qr-stream"),
-                None,
-            )
+            .open_stream(&app.token, &format!("/v1/channels/whatsapp/connect/{id}/qr-stream"), None)
             .await;
         assert_error(response, StatusCode::NOT_FOUND, ErrorCode::SessionNotFound).await;
         assert_error(
@@ -225,25 +180,10 @@ async fn the_stream_needs_a_token_with_channels_connect() {
     let app = spawn_app().await;
     let session = app.connect_ok().await;
     let reader = app.token_with("acme", &[Scope::ChannelsRead]).await;
-    let response = app
-        .client
-        .get(app.url(&session.stream_url))
-        .send()
-        .await
-        .unwrap();
-    assert_error(
-        response,
-        StatusCode::UNAUTHORIZED,
-        ErrorCode::Unauthenticated,
-    )
-    .await;
+    let response = app.client.get(app.url(&session.stream_url)).send().await.unwrap();
+    assert_error(response, StatusCode::UNAUTHORIZED, ErrorCode::Unauthenticated).await;
     let response = app.open_stream(&reader, &session.stream_url, None).await;
-    assert_error(
-        response,
-        StatusCode::FORBIDDEN,
-        ErrorCode::InsufficientScope,
-    )
-    .await;
+    assert_error(response, StatusCode::FORBIDDEN, ErrorCode::InsufficientScope).await;
 }
 
 #[tokio::test]
@@ -271,10 +211,7 @@ async fn each_phone_outcome_reaches_the_stream() {
         }
         stream.assert_closed().await;
     }
-    assert!(
-        app.numbers_ok().await.is_empty(),
-        "no outcome but success creates a channel"
-    );
+    assert!(app.numbers_ok().await.is_empty(), "no outcome but success creates a channel");
 }
 
 #[tokio::test]
@@ -284,20 +221,11 @@ async fn stopping_the_server_ends_open_streams_within_a_second() {
 
     let started = std::time::Instant::now();
     let stop = tokio::spawn(app.stop());
-    let StreamEvent::Failed(failed) = stream.next_event().await else {
-        panic!()
-    };
+    let StreamEvent::Failed(failed) = stream.next_event().await else { panic!() };
     assert_eq!(failed.code, FailureCode::ServerShutdown);
     stream.assert_closed().await;
-    assert!(
-        started.elapsed() < Duration::from_secs(1),
-        "{:?}",
-        started.elapsed()
-    );
-    tokio::time::timeout(Duration::from_secs(5), stop)
-        .await
-        .expect("the server stops")
-        .unwrap();
+    assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+    tokio::time::timeout(Duration::from_secs(5), stop).await.expect("the server stops").unwrap();
 }
 
 #[tokio::test]
@@ -322,9 +250,6 @@ async fn keep_alive_comments_flow_every_15_seconds() {
     let next = body.frame().await.unwrap().unwrap().into_data().unwrap();
     assert_eq!(String::from_utf8_lossy(&next).trim(), ":");
     let elapsed = waited.elapsed();
-    assert!(
-        elapsed >= Duration::from_secs(15) && elapsed < Duration::from_secs(16),
-        "{elapsed:?}"
-    );
+    assert!(elapsed >= Duration::from_secs(15) && elapsed < Duration::from_secs(16), "{elapsed:?}");
     let _ = json!({});
 }
