@@ -104,6 +104,19 @@ pub struct ServeArgs {
     #[arg(long, env = "KEEBAI_WHATSAPP_VERSION", hide = true, value_parser = parse_version)]
     pub whatsapp_version: Option<(u32, u32, u32)>,
 
+    /// Widget host: a remote keebai API to call instead of this process's own (needs --pat).
+    #[arg(long, env = "KEEBAI_API_URL")]
+    pub api_url: Option<reqwest::Url>,
+
+    /// Widget host: the token it calls the API with. Without it (and without --api-url), one is
+    /// minted at first start and kept in `<data-dir>/host.pat` (mode 0600).
+    #[arg(long, env = "KEEBAI_PAT", hide_env_values = true)]
+    pub pat: Option<secrecy::SecretString>,
+
+    /// The built dashboard and widget (Trunk's output), served at `/`.
+    #[arg(long, env = "KEEBAI_DIST_DIR", default_value = "dist")]
+    pub dist_dir: std::path::PathBuf,
+
     /// Live pairing sessions one account may hold at once (over it: 429 TOO_MANY_SESSIONS).
     #[arg(long, env = "KEEBAI_MAX_SESSIONS_PER_ACCOUNT", default_value_t = 1000,
           value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
@@ -124,6 +137,9 @@ impl Default for ServeArgs {
             whatsapp_connect_timeout_secs: 20,
             whatsapp_ws_url: None,
             whatsapp_version: None,
+            api_url: None,
+            pat: None,
+            dist_dir: "dist".into(),
             max_sessions_per_account: 1000,
         }
     }

@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use crate::api::{self, AppState};
 use crate::channels::Channels;
 use crate::config::{LinkerChoice, ServeArgs};
+use crate::host::{self, ApiClient, HostState, load_or_mint_pat};
 use crate::linker::{SimulatedLinker, WhatsappLinker};
 use crate::pairing::{Linker, PairingEngine};
 use crate::store::Store;
@@ -69,13 +70,30 @@ impl App {
             whatsapp.start_up();
         }
         tracing::info!(linker = linker.kind().as_str(), "linker ready");
-        Ok(Self {
-            router: api::app(state.clone()),
-            listener,
-            state,
-            linker,
-            shutdown: CancellationToken::new(),
-        })
+        let host_api = match (args.api_url.clone(), args.pat.clone()) {
+            (Some(url), Some(pat)) => ApiClient::remote(url, pat)?,
+            (Some(_), None) => {
+                anyhow::bail!(
+                    "--api-url needs --pat (KEEBAI_PAT): the token the widget host calls it with"
+                )
+            }
+            (None, pat) => ApiClient::InProcess {
+                api: api::app(state.clone()),
+                pat: match pat {
+                    Some(pat) => pat,
+                    None => load_or_mint_pat(&data_dir, &state.store).await?,
+                },
+            },
+        };
+        let pairing = args.pairing();
+        let host =
+            HostState::new(host_api, pairing.window + pairing.replay + Duration::from_secs(60));
+        let router = api::layers(
+            api::routes(state.clone())
+                .merge(host::router(host))
+                .fallback_service(host::pages(&args.dist_dir, api::not_found_service())),
+        );
+        Ok(Self { router, listener, state, linker, shutdown: CancellationToken::new() })
     }
 
     pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {

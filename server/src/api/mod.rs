@@ -20,11 +20,13 @@ mod sim;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::response::IntoResponse;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
 pub use auth::Authenticated;
 pub use error::ApiError;
+pub use json::ApiJson;
 
 use crate::channels::Channels;
 use crate::linker::{SimulatedLinker, WhatsappLinker};
@@ -46,8 +48,8 @@ pub struct AppState {
     pub whatsapp: Option<WhatsappLinker>,
 }
 
-/// The whole HTTP application, ready to serve (or to call as a tower `Service` in tests).
-pub fn app(state: AppState) -> Router {
+/// Every API route with its state, without a fallback (so that other routes can be merged).
+pub fn routes(state: AppState) -> Router {
     let mut router = Router::new()
         .merge(health::router())
         .merge(connect::router())
@@ -56,11 +58,29 @@ pub fn app(state: AppState) -> Router {
     if state.sim.is_some() {
         router = router.merge(sim::router());
     }
+    router.method_not_allowed_fallback(error::method_not_allowed).with_state(state)
+}
+
+/// The layers every route shares: body limit, panics caught into a bare 500, request traces.
+pub fn layers(router: Router) -> Router {
     router
-        .fallback(error::not_found)
-        .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(CatchPanicLayer::custom(error::panic_response))
         .layer(TraceLayer::new_for_http())
-        .with_state(state)
+}
+
+/// The API alone, with JSON 404s: what tests and the in-process widget host call.
+pub fn app(state: AppState) -> Router {
+    layers(routes(state).fallback(error::not_found))
+}
+
+/// The JSON 404 as a service, for routers that end in other services.
+pub fn not_found_service() -> crate::host::PageService {
+    use tower::ServiceExt;
+    tower::util::BoxCloneSyncService::new(
+        tower::service_fn(|_request: axum::extract::Request| async {
+            Ok::<_, std::convert::Infallible>(error::not_found().await.into_response())
+        })
+        .map_response(|r| r),
+    )
 }

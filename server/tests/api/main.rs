@@ -2,6 +2,7 @@
 
 mod connect;
 mod helpers;
+mod host;
 mod messages;
 mod numbers;
 mod process;

@@ -1,0 +1,152 @@
+//! `/widget/*`: what the embedded widget calls. Errors use the API's JSON error shape.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::{delete, get, post};
+use axum_extra::extract::CookieJar;
+use axum_extra::extract::cookie::{Cookie, SameSite};
+use keebai_protocol::{ConnectResponse, ErrorCode};
+use serde_json::{Value, json};
+
+use super::HostState;
+use super::api_client::Unreachable;
+use super::bindings::{BROWSER_COOKIE, Bindings};
+use crate::api::ApiError;
+
+pub fn router() -> axum::Router<HostState> {
+    axum::Router::new()
+        .route("/widget/sessions", post(start))
+        .route("/widget/sessions/{id}", delete(cancel))
+        .route("/widget/sessions/{id}/stream", get(stream))
+        .route("/widget/numbers", get(numbers))
+}
+
+impl From<Unreachable> for ApiError {
+    fn from(error: Unreachable) -> Self {
+        tracing::warn!(%error, "widget host cannot reach the API");
+        ApiError::Unavailable("The pairing service is unreachable right now; retry shortly.".into())
+    }
+}
+
+/// An API answer the browser may see as is (2xx and the caller's own 4xx), or a 503 that hides
+/// the host's own problems (a rejected host token is a configuration error, not the browser's).
+fn relay(response: Response<Body>) -> Response<Body> {
+    let status = response.status();
+    if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+        tracing::error!(%status, "the API rejected the widget host's token; check --pat");
+        return ApiError::Unavailable("The widget host is not configured correctly.".into())
+            .into_response();
+    }
+    if status.is_server_error() {
+        return ApiError::Unavailable("The pairing service failed; retry shortly.".into())
+            .into_response();
+    }
+    response
+}
+
+fn cookie(browser: &str) -> Cookie<'static> {
+    Cookie::build((BROWSER_COOKIE, browser.to_owned()))
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .path("/widget")
+        .build()
+}
+
+fn browser_of(jar: &CookieJar) -> Option<String> {
+    jar.get(BROWSER_COOKIE).map(|c| c.value().to_owned()).filter(|v| !v.is_empty())
+}
+
+/// 404 unless this browser started the session: another browser's session looks missing.
+fn require_binding(state: &HostState, jar: &CookieJar, id: &str) -> Result<(), ApiError> {
+    match browser_of(jar) {
+        Some(browser) if state.bindings.is_bound(id, &browser) => Ok(()),
+        _ => Err(ApiError::SessionNotFound),
+    }
+}
+
+/// `POST /widget/sessions` `{"name"?}`: starts a session with the host's token and binds it to
+/// this browser.
+async fn start(
+    State(state): State<HostState>,
+    jar: CookieJar,
+    body: axum::body::Bytes,
+) -> Result<impl IntoResponse, ApiError> {
+    let body: Value = if body.iter().all(u8::is_ascii_whitespace) {
+        Value::Null
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::bad_request(
+                ErrorCode::InvalidJson,
+                format!("The body is not valid JSON: {e}"),
+            )
+        })?
+    };
+    let name = match body {
+        Value::Null => None,
+        Value::Object(fields) => fields.get("name").cloned(),
+        _ => {
+            return Err(ApiError::bad_request(
+                ErrorCode::InvalidRequest,
+                "The body must be a JSON object.",
+            ));
+        }
+    };
+    let mut connect = json!({"mode": "qr"});
+    if let Some(name) = name {
+        connect["name"] = name;
+    }
+    let response =
+        state.api.call(Method::POST, keebai_protocol::CONNECT_PATH, Some(connect), None).await?;
+    if response.status() != StatusCode::CREATED {
+        return Ok(relay(response));
+    }
+    let bytes = axum::body::to_bytes(response.into_body(), 64 * 1024)
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("reading the connect answer: {e}")))?;
+    let session: ConnectResponse = serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("the connect answer: {e}")))?;
+    let browser = browser_of(&jar).unwrap_or_else(Bindings::new_browser);
+    state.bindings.bind(&session.session_id, &browser);
+    let answer = ConnectResponse {
+        stream_url: format!("/widget/sessions/{}/stream", session.session_id),
+        ..session
+    };
+    Ok((StatusCode::CREATED, jar.add(cookie(&browser)), Json(answer)).into_response())
+}
+
+/// `GET /widget/sessions/{id}/stream`: the API's SSE, relayed (with `Last-Event-ID`).
+async fn stream(
+    State(state): State<HostState>,
+    jar: CookieJar,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response<Body>, ApiError> {
+    require_binding(&state, &jar, &id)?;
+    let path = keebai_protocol::stream_path(&id);
+    let response = state.api.call(Method::GET, &path, None, headers.get("last-event-id")).await?;
+    let mut response = relay(response);
+    if response.status().is_success() {
+        response.headers_mut().insert("x-accel-buffering", HeaderValue::from_static("no"));
+        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    }
+    Ok(response)
+}
+
+/// `DELETE /widget/sessions/{id}`: cancels this browser's session.
+async fn cancel(
+    State(state): State<HostState>,
+    jar: CookieJar,
+    Path(id): Path<String>,
+) -> Result<Response<Body>, ApiError> {
+    require_binding(&state, &jar, &id)?;
+    let path = format!("{}/{id}", keebai_protocol::CONNECT_PATH);
+    Ok(relay(state.api.call(Method::DELETE, &path, None, None).await?))
+}
+
+/// `GET /widget/numbers`: the account's numbers, for the dashboard's list.
+async fn numbers(State(state): State<HostState>) -> Result<Response<Body>, ApiError> {
+    Ok(relay(state.api.call(Method::GET, "/v1/whatsapp/numbers", None, None).await?))
+}
