@@ -1,0 +1,240 @@
+//! The `QrConnect` component: renders the [`Machine`] and performs its effects (the start
+//! request, the `EventSource`, the callbacks, the canvas).
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use gloo_net::eventsource::futures::EventSource;
+use keebai_protocol::{ConnectResponse, ConnectedEvent, StreamEvent};
+use leptos::html::Canvas;
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use wasm_bindgen::JsCast;
+
+use crate::machine::{Effect as Action, Input, Machine};
+use crate::paint::{Modules, layout};
+
+/// The canvas's size in CSS pixels (before rounding to whole device pixels per module).
+const QR_CSS_SIZE: f64 = 264.0;
+/// Where inputs go: set once the component is built, read by async tasks and stream handlers.
+type Dispatch = StoredValue<Option<std::rc::Rc<dyn Fn(Input)>>, LocalStorage>;
+
+/// The stream's event names.
+const EVENTS: [&str; 5] = ["qr", "connecting", "connected", "failed", "disconnected"];
+
+/// Links a WhatsApp number by QR code, through the widget host on the page's origin.
+///
+/// It holds no token: the host behind `start_url` starts the session with its own and binds it
+/// to this browser with an HttpOnly cookie.
+#[component]
+pub fn QrConnect(
+    /// Where sessions start (`POST`), on the page's origin.
+    #[prop(into, default = "/widget/sessions".to_owned())]
+    start_url: String,
+    /// The channel's name (the server's default when absent).
+    #[prop(default = None)]
+    name: Option<String>,
+    /// Called once with the channel when the phone is linked.
+    #[prop(default = None)]
+    on_connected: Option<UnsyncCallback<ConnectedEvent>>,
+    /// Called with `(code, reason)` when pairing fails, expires or is lost.
+    #[prop(default = None)]
+    on_failed: Option<UnsyncCallback<(String, String)>>,
+) -> impl IntoView {
+    let machine = RwSignal::new_local(Machine::default());
+    let now = RwSignal::new(js_sys::Date::now());
+    let source: StoredValue<Option<EventSource>, LocalStorage> = StoredValue::new_local(None);
+    let canvas = NodeRef::<Canvas>::new();
+
+    let clock =
+        set_interval_with_handle(move || now.set(js_sys::Date::now()), Duration::from_secs(1)).ok();
+    on_cleanup(move || {
+        if let Some(clock) = clock {
+            clock.clear();
+        }
+        // Unmounting closes the stream.
+        source.update_value(|s| {
+            if let Some(s) = s.take() {
+                s.close();
+            }
+        });
+    });
+
+    // One place applies inputs and performs what they ask for.
+    let dispatch: Dispatch = StoredValue::new_local(None);
+    let run = {
+        let start_url = start_url.clone();
+        move |input: Input| {
+            let effects = machine.try_update(|m| m.apply(input)).unwrap_or_default();
+            for effect in effects {
+                match effect {
+                    Action::StartSession => {
+                        let (url, name) = (start_url.clone(), name.clone());
+                        spawn_local(async move {
+                            let input = match start(&url, name).await {
+                                Ok(session) => Input::Started { session, now: js_sys::Date::now() },
+                                Err(reason) => Input::StartFailed { reason },
+                            };
+                            if let Some(dispatch) = dispatch.get_value() {
+                                dispatch(input);
+                            }
+                        });
+                    }
+                    Action::OpenStream(url) => open_stream(&url, source, dispatch),
+                    Action::CloseStream => source.update_value(|s| {
+                        if let Some(s) = s.take() {
+                            s.close();
+                        }
+                    }),
+                    Action::NotifyConnected(channel) => {
+                        if let Some(callback) = on_connected {
+                            callback.run(channel);
+                        }
+                    }
+                    Action::NotifyFailed { code, reason } => {
+                        if let Some(callback) = on_failed {
+                            callback.run((code, reason));
+                        }
+                    }
+                }
+            }
+        }
+    };
+    dispatch.set_value(Some(std::rc::Rc::new(run)));
+    let send = move |input: Input| {
+        if let Some(dispatch) = dispatch.get_value() {
+            dispatch(input);
+        }
+    };
+
+    // Paint each new code.
+    Effect::new(move |_| {
+        let qr = machine.with(|m| m.view(0.0).qr);
+        if let (Some(qr), Some(canvas)) = (qr, canvas.get()) {
+            paint(&canvas, &qr);
+        }
+    });
+
+    let view_model = move || machine.with(|m| m.view(now.get()));
+    view! {
+        <section class="kbai-qr-connect" data-phase=move || view_model().phase>
+            <div class="kbai-qr-frame" hidden=move || view_model().qr.is_none()>
+                <canvas
+                    node_ref=canvas
+                    role="img"
+                    aria-label="QR code to link WhatsApp: scan it with the WhatsApp app on your phone"
+                ></canvas>
+            </div>
+            <p class="kbai-status" role="status" aria-live="polite">{move || view_model().status}</p>
+            <p class="kbai-countdown" hidden=move || view_model().qr.is_none()>
+                {move || {
+                    let v = view_model();
+                    let code = v.code_seconds_left.map(|s| format!("Code refreshes in {s} s · ")).unwrap_or_default();
+                    let session = v.session_seconds_left.map(|s| format!("session ends in {}:{:02}", s / 60, s % 60)).unwrap_or_default();
+                    format!("{code}{session}")
+                }}
+            </p>
+            {move || view_model().action.map(|label| view! {
+                <button class="kbai-action" type="button" on:click=move |_| send(Input::Start)>{label}</button>
+            })}
+        </section>
+    }
+}
+
+/// `POST start_url` `{"name"?}`: the session, or a sentence for people.
+async fn start(url: &str, name: Option<String>) -> Result<ConnectResponse, String> {
+    let body = match name {
+        Some(name) => serde_json::json!({ "name": name }),
+        None => serde_json::json!({}),
+    };
+    let request = gloo_net::http::Request::post(url).json(&body).map_err(|e| e.to_string())?;
+    let response = request.send().await.map_err(|_| {
+        "The pairing service could not be reached. Check your connection and try again.".to_owned()
+    })?;
+    if response.ok() {
+        return response.json::<ConnectResponse>().await.map_err(|e| e.to_string());
+    }
+    let error = response.json::<keebai_protocol::ErrorBody>().await;
+    Err(match error {
+        Ok(body) => body.error.message,
+        Err(_) => format!("The pairing service answered {}. Try again.", response.status()),
+    })
+}
+
+/// Opens the stream; each event becomes an input. The browser reconnects by itself after a
+/// network drop, sending `Last-Event-ID`; a stream that closes for good (the server answered
+/// 404: the session is gone) is reported as lost.
+fn open_stream(
+    url: &str,
+    source: StoredValue<Option<EventSource>, LocalStorage>,
+    dispatch: Dispatch,
+) {
+    let mut es = match EventSource::new(url) {
+        Ok(es) => es,
+        Err(_) => {
+            if let Some(dispatch) = dispatch.get_value() {
+                dispatch(Input::StreamLost);
+            }
+            return;
+        }
+    };
+    let subscriptions: Vec<_> = EVENTS.iter().filter_map(|name| es.subscribe(*name).ok()).collect();
+    source.set_value(Some(es));
+    let mut events = futures::stream::select_all(subscriptions);
+    spawn_local(async move {
+        while let Some(item) = events.next().await {
+            let input = match item {
+                Ok((name, message)) => {
+                    let data = message.data().as_string().unwrap_or_default();
+                    match StreamEvent::parse(&name, &data) {
+                        Ok(event) => Input::Stream(event),
+                        Err(_) => continue,
+                    }
+                }
+                // Also fired by our own `close()`; the machine ignores it once the session ended.
+                Err(_) => Input::StreamLost,
+            };
+            let terminal =
+                matches!(&input, Input::Stream(e) if e.is_terminal()) || input == Input::StreamLost;
+            if let Some(dispatch) = dispatch.get_value() {
+                dispatch(input);
+            }
+            if terminal {
+                break;
+            }
+        }
+    });
+}
+
+/// Paints the code dark on light (whatever the page's theme), with its quiet zone, in whole
+/// device pixels per module.
+fn paint(canvas: &web_sys::HtmlCanvasElement, data: &str) {
+    let Ok(modules) = Modules::encode(data) else { return };
+    let ratio = web_sys::window().map(|w| w.device_pixel_ratio()).unwrap_or(1.0);
+    let layout = layout(QR_CSS_SIZE, ratio, modules.size);
+    canvas.set_width(layout.canvas_px);
+    canvas.set_height(layout.canvas_px);
+    let style = web_sys::HtmlElement::style(canvas);
+    let _ = style.set_property("width", &format!("{}px", layout.css_px));
+    let _ = style.set_property("height", &format!("{}px", layout.css_px));
+    let Some(context) = canvas
+        .get_context("2d")
+        .ok()
+        .flatten()
+        .and_then(|c| c.dyn_into::<web_sys::CanvasRenderingContext2d>().ok())
+    else {
+        return;
+    };
+    let size = f64::from(layout.canvas_px);
+    let module = f64::from(layout.module_px);
+    context.set_fill_style_str("#ffffff");
+    context.fill_rect(0.0, 0.0, size, size);
+    context.set_fill_style_str("#000000");
+    for y in 0..modules.size {
+        for x in 0..modules.size {
+            if modules.is_dark(x, y) {
+                context.fill_rect(x as f64 * module, y as f64 * module, module, module);
+            }
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! The plain JavaScript entry, for dashboards in any framework:
+//!
+//! ```js
+//! import init, { mount } from "/keebai-widget.js";
+//! await init();
+//! const widget = mount(document.getElementById("whatsapp"), {
+//!   startUrl: "/widget/sessions",          // optional
+//!   name: "Ventas",                         // optional
+//!   onConnected: (channel) => { … },        // { channel_id, phone_number, push_name }
+//!   onFailed: ({ code, reason }) => { … },
+//! });
+//! widget.unmount();                          // closes the stream
+//! ```
+
+use keebai_protocol::ConnectedEvent;
+use leptos::prelude::*;
+use wasm_bindgen::prelude::*;
+
+use crate::component::QrConnect;
+
+/// A mounted widget; `unmount()` removes it and closes its stream.
+#[wasm_bindgen]
+pub struct MountedWidget {
+    handle: Option<leptos::mount::UnmountHandle<leptos::tachys::view::any_view::AnyViewState>>,
+}
+
+#[wasm_bindgen]
+impl MountedWidget {
+    pub fn unmount(&mut self) {
+        self.handle.take();
+    }
+}
+
+fn string_option(options: &JsValue, key: &str) -> Option<String> {
+    js_sys::Reflect::get(options, &JsValue::from_str(key)).ok().and_then(|v| v.as_string())
+}
+
+fn function_option(options: &JsValue, key: &str) -> Option<js_sys::Function> {
+    js_sys::Reflect::get(options, &JsValue::from_str(key)).ok().and_then(|v| v.dyn_into().ok())
+}
+
+fn to_js(value: &impl serde::Serialize) -> JsValue {
+    serde_json::to_string(value)
+        .ok()
+        .and_then(|json| js_sys::JSON::parse(&json).ok())
+        .unwrap_or(JsValue::NULL)
+}
+
+/// Mounts the widget into `element`.
+#[wasm_bindgen]
+pub fn mount(element: web_sys::HtmlElement, options: JsValue) -> MountedWidget {
+    let start_url =
+        string_option(&options, "startUrl").unwrap_or_else(|| "/widget/sessions".into());
+    let name = string_option(&options, "name");
+    let on_connected = function_option(&options, "onConnected");
+    let on_failed = function_option(&options, "onFailed");
+    let handle = leptos::mount::mount_to(element, move || {
+        let on_connected = on_connected.clone().map(|f| {
+            UnsyncCallback::new(move |channel: ConnectedEvent| {
+                let _ = f.call1(&JsValue::NULL, &to_js(&channel));
+            })
+        });
+        let on_failed = on_failed.clone().map(|f| {
+            UnsyncCallback::new(move |(code, reason): (String, String)| {
+                let _ = f.call1(
+                    &JsValue::NULL,
+                    &to_js(&serde_json::json!({"code": code, "reason": reason})),
+                );
+            })
+        });
+        view! { <QrConnect start_url=start_url.clone() name=name.clone() on_connected=on_connected on_failed=on_failed /> }
+            .into_any()
+    });
+    MountedWidget { handle: Some(handle) }
+}
