@@ -40,6 +40,10 @@ pub fn QrConnect(
     /// Called with `(code, reason)` when pairing fails, expires or is lost.
     #[prop(default = None)]
     on_failed: Option<UnsyncCallback<(String, String)>>,
+    /// Called with each new QR payload (for a page that mirrors the code, like the demo's
+    /// simulated phone).
+    #[prop(default = None)]
+    on_qr: Option<UnsyncCallback<String>>,
 ) -> impl IntoView {
     let machine = RwSignal::new_local(Machine::default());
     let now = RwSignal::new(js_sys::Date::now());
@@ -112,6 +116,9 @@ pub fn QrConnect(
         let qr = machine.with(|m| m.view(0.0).qr);
         if let (Some(qr), Some(canvas)) = (qr, canvas.get()) {
             paint(&canvas, &qr);
+            if let Some(callback) = on_qr {
+                callback.run(qr);
+            }
         }
     });
 

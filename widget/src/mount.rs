@@ -8,6 +8,7 @@
 //!   name: "Ventas",                         // optional
 //!   onConnected: (channel) => { … },        // { channel_id, phone_number, push_name }
 //!   onFailed: ({ code, reason }) => { … },
+//!   onQr: (payload) => { … },               // each new code, optional
 //! });
 //! widget.unmount();                          // closes the stream
 //! ```
@@ -26,8 +27,19 @@ pub struct MountedWidget {
 
 #[wasm_bindgen]
 impl MountedWidget {
+    /// Removes the widget and closes its stream.
     pub fn unmount(&mut self) {
         self.handle.take();
+    }
+}
+
+/// JavaScript garbage-collects a handle the page did not keep; that must not remove the widget.
+/// Only `unmount()` does.
+impl Drop for MountedWidget {
+    fn drop(&mut self) {
+        if let Some(handle) = self.handle.take() {
+            handle.forget();
+        }
     }
 }
 
@@ -54,6 +66,7 @@ pub fn mount(element: web_sys::HtmlElement, options: JsValue) -> MountedWidget {
     let name = string_option(&options, "name");
     let on_connected = function_option(&options, "onConnected");
     let on_failed = function_option(&options, "onFailed");
+    let on_qr = function_option(&options, "onQr");
     let handle = leptos::mount::mount_to(element, move || {
         let on_connected = on_connected.clone().map(|f| {
             UnsyncCallback::new(move |channel: ConnectedEvent| {
@@ -68,7 +81,12 @@ pub fn mount(element: web_sys::HtmlElement, options: JsValue) -> MountedWidget {
                 );
             })
         });
-        view! { <QrConnect start_url=start_url.clone() name=name.clone() on_connected=on_connected on_failed=on_failed /> }
+        let on_qr = on_qr.clone().map(|f| {
+            UnsyncCallback::new(move |qr: String| {
+                let _ = f.call1(&JsValue::NULL, &JsValue::from_str(&qr));
+            })
+        });
+        view! { <QrConnect on_qr=on_qr start_url=start_url.clone() name=name.clone() on_connected=on_connected on_failed=on_failed /> }
             .into_any()
     });
     MountedWidget { handle: Some(handle) }
