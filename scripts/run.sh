@@ -7,6 +7,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# Trunk, wasm-bindgen, wasm-opt and chromium (installed once; later runs take seconds).
+eval "$(bash scripts/setup-web.sh)"
+trunk build --release --offline
+export KEEBAI_DIST_DIR="${KEEBAI_DIST_DIR:-$PWD/dist}"
 
 export KEEBAI_DATA_DIR="${KEEBAI_DATA_DIR:-./data}"
 export KEEBAI_LINKER="${KEEBAI_LINKER:-whatsapp}"
@@ -25,6 +29,7 @@ fi
 cat >&2 <<MSG
 
 keebai QR connect on http://${KEEBAI_LISTEN:-127.0.0.1:8080}  (linker: $KEEBAI_LINKER)
+Open http://${KEEBAI_LISTEN:-127.0.0.1:8080}/ for the dashboard with the widget.
 A token for account "demo" is in $token_file; try:
   curl -s -X POST http://${KEEBAI_LISTEN:-127.0.0.1:8080}/v1/channels/whatsapp/connect \\
        -H "Authorization: Bearer \$(cat $token_file)" -H 'Content-Type: application/json' -d '{"mode":"qr"}'

@@ -8,7 +8,7 @@ echo "==> cargo fmt --check" >&2
 cargo fmt --all -- --check
 echo "==> cargo clippy (all targets, warnings are errors)" >&2
 cargo clippy --locked --workspace --all-targets -- -D warnings
-echo "==> keebai-protocol builds for wasm32" >&2
-cargo check --locked -p keebai-protocol --target wasm32-unknown-unknown
+echo "==> the protocol and the widget build for wasm32 (clippy, warnings are errors)" >&2
+cargo clippy --locked -p keebai-protocol -p keebai-widget --target wasm32-unknown-unknown -- -D warnings
 echo "==> cargo test" >&2
 cargo test --locked --workspace
