@@ -42,6 +42,15 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeArgs)) -> TestApp {
     spawn_app_in(tempfile::tempdir().unwrap(), configure).await
 }
 
+/// An app whose codes rotate every second, for tests of rotation.
+pub async fn spawn_fast_rotating_app() -> TestApp {
+    spawn_app_with(|args| {
+        args.qr_first_ttl_secs = 1;
+        args.qr_ttl_secs = 1;
+    })
+    .await
+}
+
 /// Like [`spawn_app_with`], on a data dir that may hold data already.
 pub async fn spawn_app_in(
     dir: tempfile::TempDir,

@@ -25,11 +25,21 @@ struct Server {
 }
 
 impl Server {
+    /// The server with the simulated linker.
     async fn start(data_dir: &Path) -> Self {
-        let mut child = Command::new(BIN)
+        Self::start_with_linker(data_dir, Some("simulated")).await
+    }
+
+    /// `linker: None` leaves `KEEBAI_LINKER` unset (the default).
+    async fn start_with_linker(data_dir: &Path, linker: Option<&str>) -> Self {
+        let mut command = Command::new(BIN);
+        match linker {
+            Some(linker) => command.env("KEEBAI_LINKER", linker),
+            None => command.env_remove("KEEBAI_LINKER"),
+        };
+        let mut child = command
             .env("KEEBAI_DATA_DIR", data_dir)
             .env("KEEBAI_LISTEN", "127.0.0.1:0")
-            .env("KEEBAI_LINKER", "simulated")
             .env("KEEBAI_SIM_LINK_DELAY_MS", "0")
             .env("RUST_LOG", "debug")
             .stdout(Stdio::null())
@@ -219,28 +229,10 @@ async fn sigterm_ends_open_streams_within_a_second_and_exits_cleanly() {
 #[tokio::test]
 async fn the_default_linker_is_whatsapp_never_the_simulator() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(BIN)
-        .env("KEEBAI_DATA_DIR", dir.path())
-        .env("KEEBAI_LISTEN", "127.0.0.1:0")
-        .env_remove("KEEBAI_LINKER")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut seen = Vec::new();
-    while let Ok(Ok(Some(line))) =
-        tokio::time::timeout(Duration::from_secs(20), lines.next_line()).await
-    {
-        let done = line.contains("listening");
-        seen.push(line);
-        if done {
-            break;
-        }
-    }
-    let logs = seen.join("\n");
-    assert!(logs.contains("linker=\"whatsapp\"") || logs.contains("linker=whatsapp"), "{logs}");
-    child.start_kill().unwrap();
+    let server = Server::start_with_linker(dir.path(), None).await;
+    let logs = server.logs();
+    assert!(logs.contains("linker=\"whatsapp\""), "{logs}");
+    let scan = json!({"qr": "2@x,y,z,w,9", "phone_number": PHONE});
+    let response = server.client.post(server.url("/sim/scan")).json(&scan).send().await.unwrap();
+    assert_error(response, StatusCode::NOT_FOUND, ErrorCode::NotFound).await;
 }

@@ -5,15 +5,11 @@ use keebai_protocol::sim::ScanOutcome;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{PHONE, assert_error, spawn_app, spawn_app_with};
+use crate::helpers::{PHONE, assert_error, spawn_app, spawn_fast_rotating_app};
 
 #[tokio::test]
 async fn a_replaced_code_is_409_qr_expired_and_changes_nothing() {
-    let app = spawn_app_with(|args| {
-        args.qr_first_ttl_secs = 1;
-        args.qr_ttl_secs = 1;
-    })
-    .await;
+    let app = spawn_fast_rotating_app().await;
     let session = app.connect_ok().await;
     let mut stream = app.stream(&session).await;
     let old = stream.next_qr().await;

@@ -5,7 +5,9 @@ use keebai_protocol::{ErrorCode, FailureCode, Scope, StreamEvent};
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{PHONE, SseReader, assert_error, spawn_app, spawn_app_with};
+use crate::helpers::{
+    PHONE, SseReader, assert_error, spawn_app, spawn_app_with, spawn_fast_rotating_app,
+};
 
 fn failure(event: StreamEvent) -> FailureCode {
     match event {
@@ -63,11 +65,7 @@ async fn a_scan_goes_through_connecting_to_connected_and_the_stream_closes() {
 
 #[tokio::test]
 async fn codes_rotate_by_themselves_with_increasing_ids() {
-    let app = spawn_app_with(|args| {
-        args.qr_first_ttl_secs = 1;
-        args.qr_ttl_secs = 1;
-    })
-    .await;
+    let app = spawn_fast_rotating_app().await;
     let session = app.connect_ok().await;
     let mut stream = app.stream(&session).await;
     let mut seen = Vec::new();
