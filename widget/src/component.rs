@@ -48,7 +48,6 @@ pub fn QrConnect(
     let machine = RwSignal::new_local(Machine::default());
     let now = RwSignal::new(js_sys::Date::now());
     let source: StoredValue<Option<EventSource>, LocalStorage> = StoredValue::new_local(None);
-    let canvas = NodeRef::<Canvas>::new();
 
     let clock =
         set_interval_with_handle(move || now.set(js_sys::Date::now()), Duration::from_secs(1)).ok();
@@ -111,6 +110,25 @@ pub fn QrConnect(
         }
     };
 
+    view! { <QrConnectView machine=machine now=now on_action=UnsyncCallback::new(move |()| send(Input::Start)) on_qr=on_qr /> }
+}
+
+/// Renders a [`Machine`]: the QR canvas, the live status, the countdowns and the action button.
+/// [`QrConnect`] drives it from the network; tests drive it directly.
+#[component]
+pub fn QrConnectView(
+    /// The state to render.
+    machine: RwSignal<Machine, LocalStorage>,
+    /// The current time (ms since the epoch), ticking for the countdowns.
+    #[prop(into)]
+    now: Signal<f64>,
+    /// "Connect WhatsApp" or "Try again" was clicked.
+    on_action: UnsyncCallback<()>,
+    /// Called with each new QR payload.
+    #[prop(default = None)]
+    on_qr: Option<UnsyncCallback<String>>,
+) -> impl IntoView {
+    let canvas = NodeRef::<Canvas>::new();
     // Paint each new code.
     Effect::new(move |_| {
         let qr = machine.with(|m| m.view(0.0).qr);
@@ -142,7 +160,7 @@ pub fn QrConnect(
                 }}
             </p>
             {move || view_model().action.map(|label| view! {
-                <button class="kbai-action" type="button" on:click=move |_| send(Input::Start)>{label}</button>
+                <button class="kbai-action" type="button" on:click=move |_| on_action.run(())>{label}</button>
             })}
         </section>
     }

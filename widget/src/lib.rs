@@ -9,4 +9,4 @@ pub mod machine;
 pub mod mount;
 pub mod paint;
 
-pub use component::QrConnect;
+pub use component::{QrConnect, QrConnectView};

@@ -1,0 +1,174 @@
+//! The widget in a real browser: headless Chromium through `wasm-bindgen-test-runner`
+//! (`scripts/test.sh` runs it with Debian's chromedriver).
+#![cfg(target_arch = "wasm32")]
+
+use keebai_protocol::{
+    ConnectResponse, ConnectedEvent, FailedEvent, FailureCode, QrEvent, StreamEvent,
+};
+use keebai_widget::machine::{Input, Machine};
+use keebai_widget::paint::Modules;
+use keebai_widget::{QrConnect, QrConnectView};
+use leptos::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+const PAYLOAD: &str = "2@q0vIuQmzuVd1P9kAjH5mC3qxaSXQGw==,Jm4+oqJ0kN2b5nUZt6Zb0TZ2j6o5Nf2l0yRk8x1bq3s=,l8E5t2mB9w0HfLr0yQ1pX2m8ZkQ0n7T5v6d4c3b2a1E=,Rk9qaW5nLWFkdi1zZWNyZXQtZm9yLXRlc3RzLW9ubHk=,9";
+
+fn container() -> web_sys::HtmlElement {
+    let document = web_sys::window().unwrap().document().unwrap();
+    let element = document.create_element("div").unwrap();
+    document.body().unwrap().append_child(&element).unwrap();
+    element.unchecked_into()
+}
+
+/// Lets effects and the browser run.
+async fn settle(ms: i32) {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        web_sys::window()
+            .unwrap()
+            .set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms)
+            .unwrap();
+    });
+    wasm_bindgen_futures::JsFuture::from(promise).await.unwrap();
+}
+
+fn text(root: &web_sys::HtmlElement, selector: &str) -> String {
+    root.query_selector(selector)
+        .unwrap()
+        .map(|e| e.text_content().unwrap_or_default())
+        .unwrap_or_default()
+}
+
+fn button(root: &web_sys::HtmlElement) -> Option<web_sys::HtmlButtonElement> {
+    root.query_selector("button").unwrap().map(|e| e.unchecked_into())
+}
+
+fn session() -> ConnectResponse {
+    ConnectResponse { session_id: "qrs_1".into(), stream_url: "/stream".into(), expires_in: 300 }
+}
+
+fn mount_view(
+    machine: RwSignal<Machine, LocalStorage>,
+    on_action: UnsyncCallback<()>,
+) -> web_sys::HtmlElement {
+    let root = container();
+    leptos::mount::mount_to(root.clone(), move || {
+        view! { <QrConnectView machine=machine now=Signal::stored(0.0) on_action=on_action /> }
+    })
+    .forget();
+    root
+}
+
+#[wasm_bindgen_test]
+async fn the_canvas_shows_the_modules_of_the_payload_dark_on_light_with_a_quiet_zone() {
+    let machine = RwSignal::new_local(Machine::default());
+    machine.update(|m| {
+        m.apply(Input::Start);
+        m.apply(Input::Started { session: session(), now: 0.0 });
+        m.apply(Input::Stream(StreamEvent::Qr(QrEvent { data: PAYLOAD.into(), expires_at: None })));
+    });
+    let root = mount_view(machine, UnsyncCallback::new(|()| {}));
+    settle(0).await;
+
+    let canvas: web_sys::HtmlCanvasElement =
+        root.query_selector("canvas").unwrap().unwrap().unchecked_into();
+    assert!(canvas.get_attribute("aria-label").unwrap().contains("QR code"));
+    let modules = Modules::encode(PAYLOAD).unwrap();
+    let size = modules.size as u32;
+    assert_eq!(canvas.width() % size, 0, "whole device pixels per module");
+    let module_px = canvas.width() / size;
+    let context: web_sys::CanvasRenderingContext2d =
+        canvas.get_context("2d").unwrap().unwrap().unchecked_into();
+    let pixels = context
+        .get_image_data(0.0, 0.0, canvas.width().into(), canvas.height().into())
+        .unwrap()
+        .data();
+    for y in 0..modules.size {
+        for x in 0..modules.size {
+            let (px, py) =
+                (x as u32 * module_px + module_px / 2, y as u32 * module_px + module_px / 2);
+            let red = pixels[((py * canvas.width() + px) * 4) as usize];
+            let expected = if modules.is_dark(x, y) { 0 } else { 255 };
+            assert_eq!(red, expected, "module ({x}, {y})");
+        }
+    }
+}
+
+#[wasm_bindgen_test]
+async fn every_state_renders_its_text_and_try_again_starts_over() {
+    let machine = RwSignal::new_local(Machine::default());
+    let clicks = RwSignal::new_local(0);
+    let root = mount_view(machine, UnsyncCallback::new(move |()| clicks.update(|n| *n += 1)));
+    let status = |root: &web_sys::HtmlElement| text(root, "[role=status]");
+    settle(0).await;
+    assert_eq!(button(&root).unwrap().text_content().unwrap(), "Connect WhatsApp");
+
+    let steps: Vec<(Input, &str)> = vec![
+        (Input::Start, "Preparing a code"),
+        (Input::Started { session: session(), now: 0.0 }, "Waiting for a code"),
+        (
+            Input::Stream(StreamEvent::Qr(QrEvent { data: PAYLOAD.into(), expires_at: None })),
+            "Linked devices",
+        ),
+        (Input::Stream(StreamEvent::Connecting), "Scanned. Linking your phone"),
+        (
+            Input::Stream(StreamEvent::Connected(ConnectedEvent {
+                channel_id: "ch_1".into(),
+                phone_number: "+56912345678".into(),
+                push_name: "Lucio".into(),
+            })),
+            "Connected: +56912345678 (Lucio).",
+        ),
+    ];
+    for (input, expected) in steps {
+        machine.update(|m| {
+            m.apply(input);
+        });
+        settle(0).await;
+        assert!(
+            status(&root).contains(expected),
+            "{:?} does not contain {expected:?}",
+            status(&root)
+        );
+    }
+
+    machine.set(Machine::default());
+    machine.update(|m| {
+        m.apply(Input::Start);
+        m.apply(Input::Started { session: session(), now: 0.0 });
+        m.apply(Input::Stream(StreamEvent::Failed(FailedEvent {
+            code: FailureCode::Expired,
+            reason: String::new(),
+        })));
+    });
+    settle(0).await;
+    assert!(status(&root).contains("expired"));
+    let retry = button(&root).expect("a Try again button");
+    assert_eq!(retry.text_content().unwrap(), "Try again");
+    retry.click();
+    assert_eq!(clicks.get_untracked(), 1);
+}
+
+#[wasm_bindgen_test]
+async fn a_start_that_fails_shows_why_and_offers_try_again() {
+    let root = container();
+    leptos::mount::mount_to(root.clone(), || view! { <QrConnect start_url="/no-such-route" /> })
+        .forget();
+    settle(0).await;
+    button(&root).unwrap().click();
+    let mut waited = 0;
+    while button(&root).and_then(|b| b.text_content()).as_deref() != Some("Try again") {
+        assert!(waited < 5000, "status: {}", text(&root, "[role=status]"));
+        settle(50).await;
+        waited += 50;
+    }
+    assert!(text(&root, "[role=status]").contains("404"), "{}", text(&root, "[role=status]"));
+    button(&root).unwrap().click();
+    settle(0).await;
+    assert_eq!(
+        root.query_selector("section").unwrap().unwrap().get_attribute("data-phase").as_deref(),
+        Some("starting")
+    );
+}
