@@ -152,23 +152,34 @@ async fn every_state_renders_its_text_and_try_again_starts_over() {
 }
 
 #[wasm_bindgen_test]
-async fn a_start_that_fails_shows_why_and_offers_try_again() {
+async fn a_start_that_fails_shows_why_and_try_again_starts_again() {
     let root = container();
-    leptos::mount::mount_to(root.clone(), || view! { <QrConnect start_url="/no-such-route" /> })
-        .forget();
+    let failures = RwSignal::new_local(Vec::<String>::new());
+    let on_failed = UnsyncCallback::new(move |(code, _reason): (String, String)| {
+        failures.update(|f| f.push(code));
+    });
+    leptos::mount::mount_to(root.clone(), move || {
+        view! { <QrConnect start_url="/no-such-route" on_failed=Some(on_failed) /> }
+    })
+    .forget();
     settle(0).await;
+    let wait_for_failures = |count: usize| async move {
+        let mut waited = 0;
+        while failures.with_untracked(Vec::len) < count {
+            assert!(waited < 5000, "waited for failure {count}");
+            settle(20).await;
+            waited += 20;
+        }
+    };
+
     button(&root).unwrap().click();
-    let mut waited = 0;
-    while button(&root).and_then(|b| b.text_content()).as_deref() != Some("Try again") {
-        assert!(waited < 5000, "status: {}", text(&root, "[role=status]"));
-        settle(50).await;
-        waited += 50;
-    }
+    wait_for_failures(1).await;
+    settle(0).await;
     assert!(text(&root, "[role=status]").contains("404"), "{}", text(&root, "[role=status]"));
+    assert_eq!(button(&root).unwrap().text_content().as_deref(), Some("Try again"));
+
+    // Try again really starts a new session (which fails the same way here).
     button(&root).unwrap().click();
-    settle(0).await;
-    assert_eq!(
-        root.query_selector("section").unwrap().unwrap().get_attribute("data-phase").as_deref(),
-        Some("starting")
-    );
+    wait_for_failures(2).await;
+    assert_eq!(failures.get_untracked(), ["start_failed", "start_failed"]);
 }
