@@ -78,6 +78,14 @@ struct Device {
     events: client::Events,
 }
 
+/// A live channel: its client, and the watcher task that owns the client's handle.
+struct Live {
+    client: Arc<whatsapp_rust::Client>,
+    /// Cancelling it makes the watcher stop the client (closing its device file) and end.
+    stop: CancellationToken,
+    watcher: tokio::task::JoinHandle<()>,
+}
+
 /// The whatsapp linker; cheap to clone.
 #[derive(Clone)]
 pub struct WhatsappLinker {
@@ -90,9 +98,9 @@ struct Inner {
     store: Store,
     /// Linked devices waiting for the engine to save their channel, by device id.
     pending: Mutex<HashMap<ChannelId, Device>>,
-    /// Live channels' clients, by channel id.
-    live: Mutex<HashMap<ChannelId, Arc<whatsapp_rust::Client>>>,
-    /// Stops live channels' watchers.
+    /// Live channels, by channel id.
+    live: Mutex<HashMap<ChannelId, Live>>,
+    /// Stops every live channel's watcher (each has a child token).
     shutdown: CancellationToken,
     /// Watchers of live channels (each owns its client's handle).
     watchers: tokio_util::task::TaskTracker,
@@ -193,13 +201,16 @@ impl Inner {
     /// A linked device starts serving its channel; a watcher follows it until logout or stop.
     fn go_live(self: &Arc<Self>, channel: ChannelId, device: Device) {
         let client = device.handle.client();
-        lock(&self.live).insert(channel.clone(), client);
+        let stop = self.shutdown.child_token();
         let inner = self.clone();
-        self.watchers.spawn(async move {
+        let (id, own, stopped) = (channel.clone(), client.clone(), stop.clone());
+        // Spawned and registered under one lock, so the watcher's own removal comes after.
+        let mut live = lock(&self.live);
+        let watcher = self.watchers.spawn(async move {
             let Device { handle, events } = device;
             let logged_out = loop {
                 tokio::select! {
-                    () = inner.shutdown.cancelled() => break false,
+                    () = stopped.cancelled() => break false,
                     event = events.recv() => match event.as_deref() {
                         Ok(Event::LoggedOut(_)) => break true,
                         Ok(_) => {}
@@ -207,17 +218,38 @@ impl Inner {
                     },
                 }
             };
-            lock(&inner.live).remove(&channel);
+            {
+                // Only its own entry: after a re-link the channel may already have a new client.
+                let mut live = lock(&inner.live);
+                if live.get(&id).is_some_and(|l| Arc::ptr_eq(&l.client, &own)) {
+                    live.remove(&id);
+                }
+            }
+            drop(own);
             client::stop(handle).await;
             drop(events);
             if logged_out {
-                tracing::info!(channel = %channel, "the phone removed this linked device");
-                inner.mark_unlinked(&channel).await;
-                if let Err(error) = inner.files.remove(&channel) {
-                    tracing::warn!(channel = %channel, %error, "cannot delete the device file");
+                tracing::info!(channel = %id, "the phone removed this linked device");
+                inner.mark_unlinked(&id).await;
+                if let Err(error) = inner.files.remove(&id) {
+                    tracing::warn!(channel = %id, %error, "cannot delete the device file");
                 }
             }
         });
+        if let Some(replaced) = live.insert(channel, Live { client, stop, watcher }) {
+            // Callers stop a channel before replacing it; never leave a watcher orphaned.
+            replaced.stop.cancel();
+        }
+    }
+
+    /// Stops a live channel's client and waits until its device file is closed.
+    async fn stop_live(&self, channel: &ChannelId) {
+        let live = lock(&self.live).remove(channel);
+        if let Some(live) = live {
+            live.stop.cancel();
+            drop(live.client);
+            let _ = live.watcher.await;
+        }
     }
 
     async fn mark_unlinked(&self, channel: &ChannelId) {
@@ -362,10 +394,7 @@ impl Linker for WhatsappLinker {
                 Some(channel) => {
                     // The phone was linked before: the channel keeps its id, so the new device
                     // replaces the old one's files. SQLite files are moved only while closed.
-                    let old = lock(&inner.live).remove(&channel.id);
-                    if let Some(old) = old {
-                        let _ = old.disconnect().await;
-                    }
+                    inner.stop_live(&channel.id).await;
                     client::stop(linked.handle).await;
                     drop(linked.events);
                     if let Err(error) = inner.files.rename(device, &channel.id) {
@@ -394,8 +423,10 @@ impl Linker for WhatsappLinker {
         text: &'a MessageText,
     ) -> BoxFuture<'a, Result<(), SendError>> {
         Box::pin(async move {
-            let client =
-                lock(&self.inner.live).get(&channel.id).cloned().ok_or(SendError::NotConnected)?;
+            let client = lock(&self.inner.live)
+                .get(&channel.id)
+                .map(|live| live.client.clone())
+                .ok_or(SendError::NotConnected)?;
             // whatsapp-rust would wait for a socket; the API answers 503 at once instead, so
             // callers can retry on their own schedule.
             if !client.is_connected() {
@@ -508,6 +539,80 @@ mod tests {
         assert!(codes[6].1.starts_with("2@attempt2-code0"), "a new connection at 160 s");
         let StreamEvent::Failed(failed) = terminal else { panic!("{terminal:?}") };
         assert_eq!(failed.code, FailureCode::Expired, "no error in between, only the window's end");
+    }
+
+    /// Writes a device file linked to `phone`, as whatsapp-rust leaves it after pairing.
+    async fn write_linked_device(path: &std::path::Path, phone: &str) {
+        use whatsapp_rust::store::traits::DeviceStore;
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let store = whatsapp_rust::store::SqliteStore::new(path.to_str().unwrap()).await.unwrap();
+        let mut device = whatsapp_rust::wacore::store::Device::new();
+        device.pn = Some(Jid::pn(phone.trim_start_matches('+')));
+        device.account = Some(Arc::new(Default::default()));
+        store.save(&device).await.unwrap();
+    }
+
+    /// File descriptors of this process on files under `dir` that were deleted while open.
+    fn deleted_but_open(dir: &std::path::Path) -> usize {
+        std::fs::read_dir("/proc/self/fd")
+            .unwrap()
+            .filter_map(|e| std::fs::read_link(e.unwrap().path()).ok())
+            .filter(|t| t.starts_with(dir) && t.to_string_lossy().ends_with("(deleted)"))
+            .count()
+    }
+
+    #[tokio::test]
+    async fn relinking_a_live_channel_closes_the_old_device_before_the_new_one_takes_its_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).await.unwrap();
+        let token = store.create_token("acme", Scopes::all()).await.unwrap();
+        let account = store.authenticate(&token.secret).await.unwrap().unwrap().account;
+        let phone = PhoneNumber::parse("+56912345678").unwrap();
+        let channel = store
+            .upsert_linked_channel(
+                account,
+                &ChannelId::generate(),
+                &ChannelName::default_name(),
+                &phone,
+                "",
+                "whatsapp",
+            )
+            .await
+            .unwrap();
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let config = WhatsappConfig {
+            ws_url: Some(format!("ws://{closed}/ws/chat")),
+            version: Some((2, 3000, 1)),
+            ..WhatsappConfig::new(dir.path(), Duration::from_secs(20))
+        };
+        let linker = WhatsappLinker::new(config.clone(), store.clone());
+        let files = linker.device_files().clone();
+
+        // The channel is live on its old device.
+        write_linked_device(&files.path(&channel.id), phone.as_str()).await;
+        linker.inner.resume(&channel).await;
+        let old = lock(&linker.inner.live).get(&channel.id).unwrap().client.clone();
+
+        // The same phone links again through a new attempt, whose device is `pending`.
+        let pending = ChannelId::generate();
+        write_linked_device(&files.path(&pending), phone.as_str()).await;
+        let (bot, events) = client::build(&config, &files.path(&pending)).await.unwrap();
+        lock(&linker.inner.pending).insert(pending.clone(), Device { handle: bot.spawn(), events });
+        linker.settle(&pending, Some(&channel)).await;
+
+        let new = lock(&linker.inner.live).get(&channel.id).unwrap().client.clone();
+        assert!(!Arc::ptr_eq(&old, &new), "a new client serves the channel");
+        drop(old);
+        assert_eq!(linker.live_channels(), vec![channel.id.clone()]);
+        assert!(files.exists(&channel.id) && !files.exists(&pending));
+        assert_eq!(deleted_but_open(files.dir()), 0, "the old device's file was closed first");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(
+            linker.live_channels(),
+            vec![channel.id.clone()],
+            "the old watcher left the new entry alone"
+        );
+        linker.shutdown().await;
     }
 
     #[tokio::test]
