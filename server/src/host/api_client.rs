@@ -82,20 +82,17 @@ impl ApiClient {
                     .send()
                     .await
                     .map_err(|e| Unreachable { url: url.to_string(), reason: e.to_string() })?;
-                let mut relayed = Response::builder().status(response.status());
-                for name in RELAYED {
-                    if let Some(value) = response.headers().get(&name) {
-                        relayed = relayed.header(name, value);
-                    }
-                }
-                relayed
-                    .body(Body::from_stream(response.bytes_stream()))
-                    .map_err(|e| Unreachable { url: url.to_string(), reason: e.to_string() })
+                let (status, headers) = (response.status(), response.headers().clone());
+                let mut full = Response::new(Body::from_stream(response.bytes_stream()));
+                *full.status_mut() = status;
+                *full.headers_mut() = headers;
+                Ok(relay_headers(full))
             }
         }
     }
 }
 
+/// Keeps the status, the body and only the [`RELAYED`] headers, whichever way the API answered.
 fn relay_headers(response: Response<Body>) -> Response<Body> {
     let (parts, body) = response.into_parts();
     let mut relayed = Response::new(body);

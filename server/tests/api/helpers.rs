@@ -197,6 +197,12 @@ impl TestApp {
         }
     }
 
+    /// What the simulated WhatsApp received from a channel.
+    pub async fn sim_inbox(&self, channel_id: &str) -> keebai_protocol::sim::SimMessages {
+        let path = format!("/sim/messages?channel_id={channel_id}");
+        self.get(&path, None).await.json().await.unwrap()
+    }
+
     pub async fn send_text(&self, token: &str, body: Value) -> Response {
         self.post_json("/v1/messages/text", Some(token), &body).await
     }

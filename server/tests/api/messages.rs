@@ -1,4 +1,3 @@
-use keebai_protocol::sim::SimMessages;
 use keebai_protocol::{ErrorCode, Scope};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -18,12 +17,7 @@ async fn a_text_is_sent_through_the_channels_linker() {
     assert!(sent["message_id"].as_str().unwrap().starts_with("msg_"));
     assert_eq!(sent["status"], "sent");
 
-    let inbox: SimMessages = app
-        .get(&format!("/sim/messages?channel_id={channel_id}"), None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let inbox = app.sim_inbox(&channel_id).await;
     assert_eq!(inbox.data.len(), 1);
     assert_eq!(inbox.data[0].message_id, sent["message_id"]);
     assert_eq!(inbox.data[0].to, "+14155550100");
@@ -80,12 +74,7 @@ async fn bad_texts_are_rejected_and_nothing_is_sent() {
     for (body, status, code) in cases {
         assert_error(app.send_text(&app.token, body).await, status, code).await;
     }
-    let inbox: SimMessages = app
-        .get(&format!("/sim/messages?channel_id={channel_id}"), None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let inbox = app.sim_inbox(&channel_id).await;
     assert!(inbox.data.is_empty());
 }
 
