@@ -119,6 +119,29 @@ pub enum FailureCode {
 }
 
 impl FailureCode {
+    /// Every named code (not [`FailureCode::Other`]).
+    pub const ALL: [Self; 13] = [
+        Self::Expired,
+        Self::DeviceLimit,
+        Self::WhatsappUnreachable,
+        Self::PairingRejected,
+        Self::Cancelled,
+        Self::LinkTimeout,
+        Self::ServerShutdown,
+        Self::LoggedOut,
+        Self::StreamReplaced,
+        Self::TemporaryBan,
+        Self::ConnectFailure,
+        Self::ClientOutdated,
+        Self::Internal,
+    ];
+
+    /// The code named `code` on the wire; [`FailureCode::Other`] for a name this version does not
+    /// know (as serde reads it).
+    pub fn from_wire(code: &str) -> Self {
+        Self::ALL.into_iter().find(|c| c.as_str() == code).unwrap_or(Self::Other)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Expired => "expired",
@@ -157,6 +180,12 @@ pub enum DisconnectCode {
 }
 
 impl DisconnectCode {
+    /// The code named `code` on the wire; [`DisconnectCode::Other`] for one this version does
+    /// not know.
+    pub fn from_wire(code: &str) -> Self {
+        if code == Self::Unlinked.as_str() { Self::Unlinked } else { Self::Other }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Unlinked => "unlinked",
@@ -226,13 +255,28 @@ impl StreamEvent {
     pub fn parse(event: &str, data: &str) -> Result<Self, EventParseError> {
         let name = EventName::parse(event)
             .ok_or_else(|| EventParseError(format!("unknown event `{event}`")))?;
-        let bad = |e: serde_json::Error| EventParseError(format!("bad `{event}` data: {e}"));
+        let mut data = serde_json::Deserializer::from_str(data);
+        let parsed = Self::from_data(name, &mut data)
+            .and_then(|parsed| data.end().map(|()| parsed))
+            .map_err(|e| EventParseError(format!("bad `{event}` data: {e}")))?;
+        Ok(parsed)
+    }
+
+    /// The event `name` with its `data:` read from any serde data format.
+    pub fn from_data<'de, D: serde::Deserializer<'de>>(
+        name: EventName,
+        data: D,
+    ) -> Result<Self, D::Error> {
         Ok(match name {
-            EventName::Qr => Self::Qr(serde_json::from_str(data).map_err(bad)?),
-            EventName::Connecting => Self::Connecting,
-            EventName::Connected => Self::Connected(serde_json::from_str(data).map_err(bad)?),
-            EventName::Failed => Self::Failed(serde_json::from_str(data).map_err(bad)?),
-            EventName::Disconnected => Self::Disconnected(serde_json::from_str(data).map_err(bad)?),
+            EventName::Qr => Self::Qr(Deserialize::deserialize(data)?),
+            // `connecting` carries `{}`; what it holds is not used.
+            EventName::Connecting => {
+                serde::de::IgnoredAny::deserialize(data)?;
+                Self::Connecting
+            }
+            EventName::Connected => Self::Connected(Deserialize::deserialize(data)?),
+            EventName::Failed => Self::Failed(Deserialize::deserialize(data)?),
+            EventName::Disconnected => Self::Disconnected(Deserialize::deserialize(data)?),
         })
     }
 }
@@ -277,6 +321,42 @@ mod tests {
             let parsed = StreamEvent::parse(event.name().as_str(), &event.data_json()).unwrap();
             assert_eq!(parsed, event);
         }
+    }
+
+    #[test]
+    fn from_wire_reads_codes_as_serde_does() {
+        // Naming every variant here (no wildcard) makes a new one fail to compile until it is in
+        // `ALL`.
+        let listed = |code: FailureCode| match code {
+            FailureCode::Expired
+            | FailureCode::DeviceLimit
+            | FailureCode::WhatsappUnreachable
+            | FailureCode::PairingRejected
+            | FailureCode::Cancelled
+            | FailureCode::LinkTimeout
+            | FailureCode::ServerShutdown
+            | FailureCode::LoggedOut
+            | FailureCode::StreamReplaced
+            | FailureCode::TemporaryBan
+            | FailureCode::ConnectFailure
+            | FailureCode::ClientOutdated
+            | FailureCode::Internal => FailureCode::ALL.contains(&code),
+            FailureCode::Other => !FailureCode::ALL.contains(&code),
+        };
+        for code in FailureCode::ALL.into_iter().chain([FailureCode::Other]) {
+            assert!(listed(code), "{code:?}");
+            let wire = serde_json::to_string(&code).unwrap();
+            assert_eq!(wire, format!("\"{}\"", code.as_str()));
+            let by_serde: FailureCode = serde_json::from_str(&wire).unwrap();
+            assert_eq!(FailureCode::from_wire(code.as_str()), by_serde);
+        }
+        assert_eq!(FailureCode::from_wire("brand_new"), FailureCode::Other);
+        for code in [DisconnectCode::Unlinked, DisconnectCode::Other] {
+            let by_serde: DisconnectCode =
+                serde_json::from_str(&serde_json::to_string(&code).unwrap()).unwrap();
+            assert_eq!(DisconnectCode::from_wire(code.as_str()), by_serde);
+        }
+        assert_eq!(DisconnectCode::from_wire("brand_new"), DisconnectCode::Other);
     }
 
     #[test]

@@ -5,14 +5,15 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use gloo_net::eventsource::futures::EventSource;
-use keebai_protocol::{ConnectResponse, ConnectedEvent, StreamEvent};
+use keebai_protocol::{ConnectResponse, ConnectedEvent};
 use leptos::html::Canvas;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use wasm_bindgen::JsCast;
+use wasm_bindgen::{JsCast, JsValue};
 
 use crate::machine::{Effect as Action, Input, Machine};
 use crate::paint::{Modules, layout};
+use crate::wire;
 
 /// The canvas's size in CSS pixels (before rounding to whole device pixels per module).
 const QR_CSS_SIZE: f64 = 264.0;
@@ -168,22 +169,37 @@ pub fn QrConnectView(
 
 /// `POST start_url` `{"name"?}`: the session, or a sentence for people.
 async fn start(url: &str, name: Option<String>) -> Result<ConnectResponse, String> {
-    let body = match name {
-        Some(name) => serde_json::json!({ "name": name }),
-        None => serde_json::json!({}),
+    let body = match &name {
+        Some(name) => wire::object(&[("name", name)]),
+        None => wire::object(&[]),
     };
-    let request = gloo_net::http::Request::post(url).json(&body).map_err(|e| e.to_string())?;
-    let response = request.send().await.map_err(|_| {
-        "The pairing service could not be reached. Check your connection and try again.".to_owned()
-    })?;
+    let body = js_sys::JSON::stringify(&body).map(String::from).unwrap_or_else(|_| "{}".into());
+    let unreachable =
+        |_| "The pairing service could not be reached. Check your connection and try again.";
+    let init = web_sys::RequestInit::new();
+    init.set_method("POST");
+    init.set_body(&JsValue::from_str(&body));
+    let headers = web_sys::Headers::new().map_err(unreachable)?;
+    let _ = headers.set("content-type", "application/json");
+    init.set_headers(&headers);
+    let window = web_sys::window().ok_or("no window")?;
+    let response = wasm_bindgen_futures::JsFuture::from(window.fetch_with_str_and_init(url, &init))
+        .await
+        .map_err(unreachable)?;
+    let response: web_sys::Response = response.unchecked_into();
+    let text = match response.text() {
+        Ok(p) => wasm_bindgen_futures::JsFuture::from(p).await.ok().and_then(|t| t.as_string()),
+        Err(_) => None,
+    };
+    let text = text.unwrap_or_default();
     if response.ok() {
-        return response.json::<ConnectResponse>().await.map_err(|e| e.to_string());
+        return wire::connect_response(&text).ok_or_else(|| {
+            "The pairing service sent an answer this page does not understand.".to_owned()
+        });
     }
-    let error = response.json::<keebai_protocol::ErrorBody>().await;
-    Err(match error {
-        Ok(body) => body.error.message,
-        Err(_) => format!("The pairing service answered {}. Try again.", response.status()),
-    })
+    Err(wire::error_message(&text).unwrap_or_else(|| {
+        format!("The pairing service answered {}. Try again.", response.status())
+    }))
 }
 
 /// Opens the stream; each event becomes an input. The browser reconnects by itself after a
@@ -203,32 +219,35 @@ fn open_stream(
             return;
         }
     };
-    let subscriptions: Vec<_> = EVENTS.iter().filter_map(|name| es.subscribe(*name).ok()).collect();
-    source.set_value(Some(es));
-    let mut events = futures::stream::select_all(subscriptions);
-    spawn_local(async move {
-        while let Some(item) = events.next().await {
-            let input = match item {
-                Ok((name, message)) => {
-                    let data = message.data().as_string().unwrap_or_default();
-                    match StreamEvent::parse(&name, &data) {
-                        Ok(event) => Input::Stream(event),
-                        Err(_) => continue,
+    // One task per event name: closing the source (on a terminal event or on unmount) fires
+    // `error` on every subscription, which ends each task.
+    for name in EVENTS {
+        let Ok(mut events) = es.subscribe(name) else { continue };
+        spawn_local(async move {
+            while let Some(item) = events.next().await {
+                let input = match item {
+                    Ok((name, message)) => {
+                        let data = message.data().as_string().unwrap_or_default();
+                        match wire::parse_event(&name, &data) {
+                            Some(event) => Input::Stream(event),
+                            None => continue,
+                        }
                     }
+                    // Also fired by our own `close()`; the machine ignores it once the session
+                    // ended.
+                    Err(_) => Input::StreamLost,
+                };
+                let lost = input == Input::StreamLost;
+                if let Some(dispatch) = dispatch.get_value() {
+                    dispatch(input);
                 }
-                // Also fired by our own `close()`; the machine ignores it once the session ended.
-                Err(_) => Input::StreamLost,
-            };
-            let terminal =
-                matches!(&input, Input::Stream(e) if e.is_terminal()) || input == Input::StreamLost;
-            if let Some(dispatch) = dispatch.get_value() {
-                dispatch(input);
+                if lost {
+                    break;
+                }
             }
-            if terminal {
-                break;
-            }
-        }
-    });
+        });
+    }
+    source.set_value(Some(es));
 }
 
 /// Paints the code dark on light (whatever the page's theme), with its quiet zone, in whole
@@ -240,8 +259,11 @@ fn paint(canvas: &web_sys::HtmlCanvasElement, data: &str) {
     canvas.set_width(layout.canvas_px);
     canvas.set_height(layout.canvas_px);
     let style = web_sys::HtmlElement::style(canvas);
-    let _ = style.set_property("width", &format!("{}px", layout.css_px));
-    let _ = style.set_property("height", &format!("{}px", layout.css_px));
+    // JavaScript prints the number: Rust's float formatting would add 10 KB to the bundle.
+    let css_px = js_sys::Number::from(layout.css_px).to_string_with_radix(10);
+    let css_px = css_px.map(String::from).unwrap_or_default() + "px";
+    let _ = style.set_property("width", &css_px);
+    let _ = style.set_property("height", &css_px);
     let Some(context) = canvas
         .get_context("2d")
         .ok()

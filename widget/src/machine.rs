@@ -6,8 +6,6 @@
 //! starts a new session.
 
 use keebai_protocol::{ConnectResponse, ConnectedEvent, FailureCode, StreamEvent};
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 /// Milliseconds since the Unix epoch (what `Date.now()` gives in a browser).
 pub type Millis = f64;
@@ -102,9 +100,21 @@ impl Default for Machine {
     }
 }
 
-fn parse_millis(rfc3339: &str) -> Option<Millis> {
-    let at = OffsetDateTime::parse(rfc3339, &Rfc3339).ok()?;
-    Some((at.unix_timestamp_nanos() / 1_000_000) as f64)
+/// An RFC 3339 time as [`Millis`]. In the browser `Date.parse` reads it, which keeps a date
+/// library out of the bundle; natively (the machine's tests) the `time` crate does. The browser
+/// tests check that both agree on what the server writes.
+pub fn parse_millis(rfc3339: &str) -> Option<Millis> {
+    #[cfg(target_arch = "wasm32")]
+    {
+        let at = js_sys::Date::parse(rfc3339);
+        (!at.is_nan()).then_some(at)
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        use time::format_description::well_known::Rfc3339;
+        let at = time::OffsetDateTime::parse(rfc3339, &Rfc3339).ok()?;
+        Some((at.unix_timestamp_nanos() / 1_000_000) as f64)
+    }
 }
 
 fn seconds_until(at: Option<Millis>, now: Millis) -> Option<u64> {
@@ -272,6 +282,14 @@ mod tests {
     use keebai_protocol::{DisconnectCode, DisconnectedEvent, FailedEvent, QrEvent};
 
     use super::*;
+
+    #[test]
+    fn times_read_natively_as_the_browser_reads_them() {
+        // The same figures as the browser test `the_browser_reads_the_servers_times_…`.
+        assert_eq!(parse_millis("2026-11-25T10:00:00.000Z"), Some(1_795_600_800_000.0));
+        assert_eq!(parse_millis("2026-11-25T10:00:00.250Z"), Some(1_795_600_800_250.0));
+        assert_eq!(parse_millis("not a time"), None);
+    }
 
     const NOW: Millis = 1_800_000_000_000.0;
 

@@ -18,6 +18,7 @@ use leptos::prelude::*;
 use wasm_bindgen::prelude::*;
 
 use crate::component::QrConnect;
+use crate::wire;
 
 /// A mounted widget; `unmount()` removes it and closes its stream.
 #[wasm_bindgen]
@@ -51,13 +52,6 @@ fn function_option(options: &JsValue, key: &str) -> Option<js_sys::Function> {
     js_sys::Reflect::get(options, &JsValue::from_str(key)).ok().and_then(|v| v.dyn_into().ok())
 }
 
-fn to_js(value: &impl serde::Serialize) -> JsValue {
-    serde_json::to_string(value)
-        .ok()
-        .and_then(|json| js_sys::JSON::parse(&json).ok())
-        .unwrap_or(JsValue::NULL)
-}
-
 /// Mounts the widget into `element`.
 #[wasm_bindgen]
 pub fn mount(element: web_sys::HtmlElement, options: JsValue) -> MountedWidget {
@@ -70,15 +64,20 @@ pub fn mount(element: web_sys::HtmlElement, options: JsValue) -> MountedWidget {
     let handle = leptos::mount::mount_to(element, move || {
         let on_connected = on_connected.clone().map(|f| {
             UnsyncCallback::new(move |channel: ConnectedEvent| {
-                let _ = f.call1(&JsValue::NULL, &to_js(&channel));
+                let _ = f.call1(
+                    &JsValue::NULL,
+                    &wire::object(&[
+                        ("channel_id", &channel.channel_id),
+                        ("phone_number", &channel.phone_number),
+                        ("push_name", &channel.push_name),
+                    ]),
+                );
             })
         });
         let on_failed = on_failed.clone().map(|f| {
             UnsyncCallback::new(move |(code, reason): (String, String)| {
-                let _ = f.call1(
-                    &JsValue::NULL,
-                    &to_js(&serde_json::json!({"code": code, "reason": reason})),
-                );
+                let _ =
+                    f.call1(&JsValue::NULL, &wire::object(&[("code", &code), ("reason", &reason)]));
             })
         });
         let on_qr = on_qr.clone().map(|f| {

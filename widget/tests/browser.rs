@@ -183,3 +183,65 @@ async fn a_start_that_fails_shows_why_and_try_again_starts_again() {
     wait_for_failures(2).await;
     assert_eq!(failures.get_untracked(), ["start_failed", "start_failed"]);
 }
+
+#[wasm_bindgen_test]
+fn the_widget_reads_every_event_the_server_writes() {
+    use keebai_protocol::{DisconnectCode, DisconnectedEvent};
+    let channel = ConnectedEvent {
+        channel_id: "ch_1".into(),
+        phone_number: "+56912345678".into(),
+        push_name: "Lucio".into(),
+    };
+    let mut events = vec![
+        StreamEvent::Qr(QrEvent {
+            data: PAYLOAD.into(),
+            expires_at: Some("2026-11-25T10:00:00.000Z".into()),
+        }),
+        StreamEvent::Connecting,
+        StreamEvent::Connected(channel),
+        StreamEvent::Disconnected(DisconnectedEvent {
+            code: DisconnectCode::Unlinked,
+            reason: "The phone removed this device.".into(),
+        }),
+    ];
+    for code in FailureCode::ALL {
+        events.push(StreamEvent::Failed(FailedEvent { code, reason: "why".into() }));
+    }
+    for event in events {
+        // `data_json` is what the server writes on the stream.
+        let read = keebai_widget::wire::parse_event(event.name().as_str(), &event.data_json());
+        assert_eq!(read, Some(event));
+    }
+
+    let parse = keebai_widget::wire::parse_event;
+    assert_eq!(
+        parse("qr", r#""2@bare""#),
+        Some(StreamEvent::Qr(QrEvent { data: "2@bare".into(), expires_at: None }))
+    );
+    assert_eq!(
+        parse("failed", r#"{"code":"brand_new","reason":"r"}"#),
+        Some(StreamEvent::Failed(FailedEvent { code: FailureCode::Other, reason: "r".into() }))
+    );
+    // Data that does not fit its event, and unknown events, are ignored.
+    assert_eq!(parse("connected", r#"{"channel_id":"ch_1"}"#), None);
+    assert_eq!(parse("qr", "{not json"), None);
+    assert_eq!(parse("qr", "42"), None);
+    assert_eq!(parse("ping", "{}"), None);
+
+    let answer = serde_json::to_string(&session()).unwrap();
+    assert_eq!(keebai_widget::wire::connect_response(&answer), Some(session()));
+    assert_eq!(keebai_widget::wire::connect_response(r#"{"session_id":"qrs_1"}"#), None);
+    assert_eq!(
+        keebai_widget::wire::error_message(r#"{"error":{"code":"X","message":"Nope."}}"#),
+        Some("Nope.".into())
+    );
+}
+
+#[wasm_bindgen_test]
+fn the_browser_reads_the_servers_times_as_the_native_parser_does() {
+    use keebai_widget::machine::parse_millis;
+    // 2026-11-25T10:00:00Z, as the `time` crate counts it in the native tests.
+    assert_eq!(parse_millis("2026-11-25T10:00:00.000Z"), Some(1_795_600_800_000.0));
+    assert_eq!(parse_millis("2026-11-25T10:00:00.250Z"), Some(1_795_600_800_250.0));
+    assert_eq!(parse_millis("not a time"), None);
+}
