@@ -1,7 +1,8 @@
 //! The built dashboard (`dist/`, from Trunk) with the headers every page gets:
 //! a Content-Security-Policy without `unsafe-inline` for scripts (an inline loader script, as
 //! Trunk writes one, is allowed by its SHA-256 instead), `X-Content-Type-Options: nosniff` and
-//! `Referrer-Policy: no-referrer`.
+//! `Referrer-Policy: no-referrer`. Files are compressed (gzip or brotli) when the browser
+//! accepts it.
 
 use std::convert::Infallible;
 use std::path::Path;
@@ -13,6 +14,7 @@ use base64::engine::general_purpose::STANDARD;
 use sha2::{Digest, Sha256};
 use tower::util::BoxCloneSyncService;
 use tower::{Layer, ServiceExt};
+use tower_http::compression::CompressionLayer;
 use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 
@@ -58,7 +60,9 @@ pub fn pages(dist: &Path, not_found: PageService) -> PageService {
         .append_index_html_on_directories(true)
         .call_fallback_on_method_not_allowed(true)
         .fallback(not_found);
-    let service = files.map_response(|response| response.map(Body::new));
+    // gzip or brotli, as the browser asks; the widget's budget (90 KB) is its gzipped size.
+    let service = CompressionLayer::new().gzip(true).br(true).layer(files);
+    let service = service.map_response(|response| response.map(Body::new));
     let service =
         SetResponseHeaderLayer::overriding(HeaderName::from_static("content-security-policy"), csp)
             .layer(service);

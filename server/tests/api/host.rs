@@ -267,3 +267,29 @@ async fn pages_get_a_strict_content_security_policy_and_safe_headers() {
     assert_error(app.get("/missing.js", None).await, StatusCode::NOT_FOUND, ErrorCode::NotFound)
         .await;
 }
+
+#[tokio::test]
+async fn pages_are_compressed_when_the_browser_accepts_it() {
+    let dist = tempfile::tempdir().unwrap();
+    let script = "export function hello() { return 'keebai'; }\n".repeat(200);
+    std::fs::write(dist.path().join("index.html"), "<!doctype html><title>x</title>").unwrap();
+    std::fs::write(dist.path().join("app.js"), &script).unwrap();
+    let dist_dir = dist.path().to_owned();
+    let app = spawn_app_with(move |args| args.dist_dir = dist_dir).await;
+    let url = format!("http://{}/app.js", app.address);
+
+    let gzipped = app.client.get(&url).header("accept-encoding", "gzip").send().await.unwrap();
+    assert_eq!(gzipped.status(), StatusCode::OK);
+    assert_eq!(gzipped.headers()["content-encoding"], "gzip");
+    assert_eq!(gzipped.headers()["x-content-type-options"], "nosniff");
+    let body = gzipped.bytes().await.unwrap();
+    assert!(body.len() < script.len() / 10, "{} bytes", body.len());
+    let mut plain = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&body[..]), &mut plain)
+        .unwrap();
+    assert_eq!(plain, script);
+
+    let identity = app.client.get(&url).send().await.unwrap();
+    assert!(identity.headers().get("content-encoding").is_none());
+    assert_eq!(identity.text().await.unwrap(), script);
+}
