@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets up and runs every check and test: formatting, lints, unit, integration, process, terminal
-# and browser tests.
+# and browser tests, and the end-to-end tests of the dashboard (debug and release builds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -14,8 +14,17 @@ cargo clippy --locked --workspace --all-targets -- -D warnings
 echo "==> the protocol and the widget build for wasm32 (clippy, warnings are errors)" >&2
 cargo clippy --locked -p keebai-protocol -p keebai-widget --target wasm32-unknown-unknown -- -D warnings
 echo "==> cargo test" >&2
-cargo test --locked --workspace
+cargo test --locked --workspace --exclude keebai-e2e
 echo "==> widget tests in headless Chromium" >&2
 CHROMEDRIVER=/usr/bin/chromedriver \
 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
     cargo test --locked -p keebai-widget --target wasm32-unknown-unknown --test browser
+echo "==> the dashboard built by Trunk, debug and release (wasm-opt)" >&2
+e2e_dist="${CARGO_TARGET_DIR:-target}/e2e"
+trunk build --offline --dist "$e2e_dist/dist-debug"
+trunk build --offline --release --dist "$e2e_dist/dist-release"
+echo "==> end to end: the dashboard in headless Chromium against the real server" >&2
+KEEBAI_E2E_DIST_DEBUG="$(realpath "$e2e_dist/dist-debug")" \
+KEEBAI_E2E_DIST_RELEASE="$(realpath "$e2e_dist/dist-release")" \
+CHROMEDRIVER=/usr/bin/chromedriver \
+    cargo test --locked -p keebai-e2e

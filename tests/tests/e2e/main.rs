@@ -1,0 +1,156 @@
+//! The dashboard and its widget in headless Chromium against the real server (simulated
+//! linker), through a recording proxy. Each flow runs on the debug build and on the release
+//! build (wasm-opt), since optimizer bugs show only there.
+
+use keebai_e2e::browser::Browser;
+use keebai_e2e::recorder::Recorder;
+use keebai_e2e::server::Server;
+use keebai_e2e::{Build, wait_for};
+use reqwest::StatusCode;
+
+const PHONE: &str = "+56912345678";
+
+/// A server, a recorder in front of it, and a browser on the dashboard (through the recorder).
+struct Setup {
+    server: Server,
+    recorder: Recorder,
+    browser: Browser,
+}
+
+impl Setup {
+    async fn new(
+        build: Build,
+        device_pixel_ratio: f64,
+        configure: impl FnOnce(&mut keebai_server::config::ServeArgs),
+    ) -> Self {
+        let server = Server::start(&build.dist(), configure).await;
+        let recorder = Recorder::start(server.address).await;
+        let browser = Browser::start(device_pixel_ratio).await;
+        browser.goto(&recorder.url("/")).await;
+        Self { server, recorder, browser }
+    }
+
+    /// Clicks the widget's button ("Connect WhatsApp" or "Try again").
+    async fn click_action(&self, label: &str) {
+        wait_for(&format!("the {label:?} button"), || async {
+            let text = self.browser.text(".kbai-action").await;
+            (text == label).then_some(())
+        })
+        .await;
+        self.browser.click(".kbai-action").await;
+    }
+
+    async fn finish(self) {
+        self.browser.close().await;
+        self.server.stop().await;
+    }
+}
+
+async fn a_person_links_a_phone_from_the_dashboard(build: Build, device_pixel_ratio: f64) {
+    let setup = Setup::new(build, device_pixel_ratio, |_| {}).await;
+    let browser = &setup.browser;
+    assert_eq!(browser.text("#numbers-empty").await, "No numbers yet.");
+
+    setup.click_action("Connect WhatsApp").await;
+    let qr = browser.next_qr(&[]).await;
+    assert!(qr.starts_with("2@"), "a WhatsApp pairing payload: {qr}");
+    assert_eq!(setup.server.scan(&qr, PHONE, "Lucio").await, StatusCode::ACCEPTED);
+
+    browser.status_contains(&format!("Connected: {PHONE} (Lucio)")).await;
+    wait_for("the number in the dashboard's list", || async {
+        let rows = browser.text("#numbers tbody").await;
+        rows.contains(PHONE).then_some(())
+    })
+    .await;
+    assert!(browser.qr_on_screen().await.is_none(), "the code is gone once linked");
+
+    assert_no_token_reached_the_browser(&setup).await;
+    setup.finish().await;
+}
+
+/// No byte the browser sent or received, nor anything it shows, stores or logs, holds the
+/// host's token or any `kbai_pk_` token.
+async fn assert_no_token_reached_the_browser(setup: &Setup) {
+    let pat = setup.server.host_pat();
+    assert!(pat.starts_with("kbai_pk_"), "the host holds a real token");
+    let transcript = setup.recorder.transcript();
+    // The recorder saw the whole conversation: the page, the bundle, the session, its stream
+    // and the numbers.
+    let seen = String::from_utf8_lossy(&transcript);
+    for expected in [
+        "GET / ",
+        "POST /widget/sessions ",
+        "GET /widget/sessions/qrs_",
+        "event: qr",
+        "event: connected",
+        "GET /widget/numbers ",
+    ] {
+        assert!(seen.contains(expected), "the transcript lacks {expected:?}");
+    }
+    let wasm_magic: &[u8] = b"\0asm\x01\0\0\0";
+    assert!(transcript.windows(8).any(|w| w == wasm_magic), "the transcript holds the bundle");
+
+    let console = setup.browser.console().await.join("\n");
+    let mut state = setup.browser.visible_state().await;
+    // The widget's cookie has `Path=/widget`: WebDriver shows it from a page there.
+    setup.browser.goto(&setup.recorder.url("/widget/numbers")).await;
+    state.push_str(&setup.browser.cookies().await);
+    for secret in [pat.as_str(), "kbai_pk_"] {
+        let secret_bytes = secret.as_bytes();
+        assert!(
+            !transcript.windows(secret_bytes.len()).any(|w| w == secret_bytes),
+            "the browser's traffic holds {secret:?}"
+        );
+        assert!(!console.contains(secret), "the console holds {secret:?}");
+        assert!(!state.contains(secret), "the page's state holds {secret:?}");
+    }
+    assert!(state.contains("kbai_widget="), "the widget's cookie was read");
+    assert!(state.contains("kbai-qr-paint"), "the page's state was read");
+}
+
+async fn the_code_rotates_on_screen_and_expiry_offers_try_again(build: Build) {
+    let setup = Setup::new(build, 1.0, |args| {
+        args.qr_first_ttl_secs = 1;
+        args.qr_ttl_secs = 1;
+        args.pairing_ttl_secs = 4;
+    })
+    .await;
+    let browser = &setup.browser;
+
+    setup.click_action("Connect WhatsApp").await;
+    let first = browser.next_qr(&[]).await;
+    let second = browser.next_qr(&[&first]).await;
+    assert!(second.starts_with("2@"), "{second}");
+    // The phone can no longer use the code that left the screen.
+    assert_eq!(setup.server.scan(&first, PHONE, "Lucio").await, StatusCode::CONFLICT);
+
+    browser.status_contains("expired").await;
+    assert!(browser.qr_on_screen().await.is_none(), "no stale code stays on screen");
+    setup.click_action("Try again").await;
+    let fresh = browser.next_qr(&[&first, &second]).await;
+    assert!(fresh.starts_with("2@"), "{fresh}");
+    assert_eq!(setup.server.scan(&fresh, PHONE, "Lucio").await, StatusCode::ACCEPTED);
+    browser.status_contains("Connected").await;
+    setup.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn debug_build_a_person_links_a_phone_from_the_dashboard() {
+    a_person_links_a_phone_from_the_dashboard(Build::Debug, 1.0).await;
+}
+
+/// At a device pixel ratio of 2, as on most laptops and phones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn release_build_a_person_links_a_phone_from_the_dashboard() {
+    a_person_links_a_phone_from_the_dashboard(Build::Release, 2.0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn debug_build_the_code_rotates_on_screen_and_expiry_offers_try_again() {
+    the_code_rotates_on_screen_and_expiry_offers_try_again(Build::Debug).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn release_build_the_code_rotates_on_screen_and_expiry_offers_try_again() {
+    the_code_rotates_on_screen_and_expiry_offers_try_again(Build::Release).await;
+}
