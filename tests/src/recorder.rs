@@ -26,6 +26,7 @@ type Transcript = Arc<Mutex<Vec<u8>>>;
 pub struct Recorder {
     pub address: SocketAddr,
     transcript: Transcript,
+    connections: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -38,20 +39,33 @@ impl Recorder {
         let client: Client<HttpConnector, Full<Bytes>> =
             Client::builder(TokioExecutor::new()).build_http();
         let log = transcript.clone();
+        let connections = Arc::new(Mutex::new(Vec::new()));
+        let live = connections.clone();
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 let (client, log) = (client.clone(), log.clone());
                 let service = hyper::service::service_fn(move |request| {
                     forward(request, upstream, client.clone(), log.clone())
                 });
-                tokio::spawn(async move {
+                let connection = tokio::spawn(async move {
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), service)
                         .await;
                 });
+                let mut live = live.lock().expect("the connections");
+                live.retain(|c: &tokio::task::AbortHandle| !c.is_finished());
+                live.push(connection.abort_handle());
             }
         });
-        Self { address, transcript, task }
+        Self { address, transcript, connections, task }
+    }
+
+    /// Drops every open connection, as a network outage would (the browser sees its streams
+    /// break and reconnects).
+    pub fn cut(&self) {
+        for connection in self.connections.lock().expect("the connections").drain(..) {
+            connection.abort();
+        }
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -134,6 +134,45 @@ async fn the_code_rotates_on_screen_and_expiry_offers_try_again(build: Build) {
     setup.finish().await;
 }
 
+/// A network drop mid-session: the browser reconnects with `Last-Event-ID`, the widget keeps
+/// its state, and the session goes on to connect.
+async fn after_a_network_drop_the_widget_resumes_its_session(build: Build) {
+    let setup = Setup::new(build, 1.0, |_| {}).await;
+    let browser = &setup.browser;
+    setup.click_action("Connect WhatsApp").await;
+    let qr = browser.next_qr(&[]).await;
+    let requests_before = String::from_utf8_lossy(&setup.recorder.transcript())
+        .matches("GET /widget/sessions/qrs_")
+        .count();
+
+    setup.recorder.cut();
+    let resumed = wait_for("the stream to be requested again with Last-Event-ID", || async {
+        let transcript = String::from_utf8_lossy(&setup.recorder.transcript()).into_owned();
+        let requests: Vec<&str> = transcript.split("GET /widget/sessions/qrs_").collect();
+        (requests.len() > requests_before + 1).then(|| requests[requests.len() - 1].to_owned())
+    })
+    .await;
+    let head = resumed.split("\r\n\r\n").next().unwrap_or_default().to_ascii_lowercase();
+    assert!(head.contains("last-event-id: "), "the browser resumes where it was: {head}");
+
+    // The widget kept its session: same code on screen, no "Try again".
+    assert_eq!(browser.qr_on_screen().await.as_deref(), Some(qr.as_str()));
+    assert_eq!(browser.text(".kbai-action").await, "");
+    assert_eq!(setup.server.scan(&qr, PHONE, "Lucio").await, StatusCode::ACCEPTED);
+    browser.status_contains(&format!("Connected: {PHONE} (Lucio)")).await;
+    setup.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn debug_build_after_a_network_drop_the_widget_resumes_its_session() {
+    after_a_network_drop_the_widget_resumes_its_session(Build::Debug).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn release_build_after_a_network_drop_the_widget_resumes_its_session() {
+    after_a_network_drop_the_widget_resumes_its_session(Build::Release).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn debug_build_a_person_links_a_phone_from_the_dashboard() {
     a_person_links_a_phone_from_the_dashboard(Build::Debug, 1.0).await;
