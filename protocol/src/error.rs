@@ -50,6 +50,8 @@ pub enum ErrorCode {
     UnsupportedMediaType,
     /// 429: too many live pairing sessions for this account.
     TooManySessions,
+    /// 429: too many failed authentications from this client; wait `Retry-After` seconds.
+    TooManyAuthFailures,
     /// 500: something failed inside the server; the details are in its log, never in the answer.
     Internal,
     /// 503: the server cannot serve this now (store unavailable, channel not ready, shutting down).
@@ -86,6 +88,7 @@ impl ErrorCode {
             Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
             Self::TooManySessions => "TOO_MANY_SESSIONS",
+            Self::TooManyAuthFailures => "TOO_MANY_AUTH_FAILURES",
             Self::Internal => "INTERNAL",
             Self::ServiceUnavailable => "SERVICE_UNAVAILABLE",
             Self::Unknown => "UNKNOWN",

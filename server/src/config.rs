@@ -121,6 +121,12 @@ pub struct ServeArgs {
     #[arg(long, env = "KEEBAI_MAX_SESSIONS_PER_ACCOUNT", default_value_t = 1000,
           value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub max_sessions_per_account: u64,
+
+    /// Failed authentications one client address may make per minute; over it, its requests
+    /// that need a token get 429 TOO_MANY_AUTH_FAILURES with Retry-After.
+    #[arg(long, env = "KEEBAI_AUTH_FAILURES_PER_MINUTE", default_value_t = 30,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub auth_failures_per_minute: u32,
 }
 
 impl Default for ServeArgs {
@@ -141,6 +147,7 @@ impl Default for ServeArgs {
             pat: None,
             dist_dir: "dist".into(),
             max_sessions_per_account: 1000,
+            auth_failures_per_minute: 30,
         }
     }
 }

@@ -13,12 +13,16 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
+use axum::extract::ConnectInfo;
+use hyper::Request;
+use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
 
 use crate::api::{self, AppState};
 use crate::channels::Channels;
@@ -60,7 +64,10 @@ impl App {
         };
         let engine = PairingEngine::new(args.pairing(), linker.clone(), store.clone());
         let channels = Channels::new(store.clone(), linker.clone());
-        let state = AppState { store, engine, channels, sim, whatsapp };
+        let per_minute = std::num::NonZeroU32::new(args.auth_failures_per_minute)
+            .context("--auth-failures-per-minute must be at least 1")?;
+        let auth_failures = Arc::new(crate::api::limit::AuthFailures::new(per_minute));
+        let state = AppState { store, engine, channels, sim, whatsapp, auth_failures };
         let listener = TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("could not listen on {}", args.listen))?;
@@ -116,9 +123,9 @@ impl App {
         let Self { listener, router, state, linker, shutdown } = self;
         let connections = GracefulShutdown::new();
         loop {
-            let stream = tokio::select! {
+            let (stream, peer) = tokio::select! {
                 accepted = listener.accept() => match accepted {
-                    Ok((stream, _)) => stream,
+                    Ok(accepted) => accepted,
                     Err(error) => {
                         // Typically EMFILE (out of file descriptors): back off instead of spinning.
                         tracing::warn!(%error, "accept failed");
@@ -129,10 +136,15 @@ impl App {
                 () = shutdown.cancelled() => break,
             };
             let _ = stream.set_nodelay(true);
+            // Handlers see the peer's address (the failed-authentication limit is per client).
+            let service = router.clone().map_request(move |mut request: Request<Incoming>| {
+                request.extensions_mut().insert(ConnectInfo(peer));
+                request
+            });
             let connection = http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(HEADER_READ_TIMEOUT)
-                .serve_connection(TokioIo::new(stream), TowerToHyperService::new(router.clone()));
+                .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
             let connection = connections.watch(connection);
             tokio::spawn(async move {
                 if let Err(error) = connection.await {

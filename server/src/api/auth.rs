@@ -1,4 +1,6 @@
-use axum::extract::FromRequestParts;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use keebai_protocol::Scope;
@@ -9,7 +11,8 @@ use crate::domain::AccountId;
 use crate::store::Principal;
 
 /// The account a request acts for, from its `Authorization: Bearer kbai_pk_…` header.
-/// Missing, malformed, unknown and revoked tokens are all the same 401.
+/// Missing, malformed, unknown and revoked tokens are all the same 401; a client that fails
+/// too often gets 429 for a while (see [`super::limit`]).
 #[derive(Debug, Clone, Copy)]
 pub struct Authenticated(Principal);
 
@@ -32,13 +35,27 @@ impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        // The TCP peer (absent for calls from inside the process).
+        let client = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+        if let Some(client) = client {
+            state.auth_failures.check(client).map_err(ApiError::TooManyAuthFailures)?;
+        }
         let header = parts.headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
         let token = header
             .and_then(|h| h.split_once(' '))
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| SecretString::from(token.trim()))
-            .ok_or(ApiError::Unauthenticated)?;
-        let principal = state.store.authenticate(&token).await?.ok_or(ApiError::Unauthenticated)?;
-        Ok(Self(principal))
+            .map(|(_, token)| SecretString::from(token.trim()));
+        let principal = match token {
+            Some(token) => state.store.authenticate(&token).await?,
+            None => None,
+        };
+        match (principal, client) {
+            (Some(principal), _) => Ok(Self(principal)),
+            (None, Some(client)) => match state.auth_failures.fail(client) {
+                Ok(()) => Err(ApiError::Unauthenticated),
+                Err(wait) => Err(ApiError::TooManyAuthFailures(wait)),
+            },
+            (None, None) => Err(ApiError::Unauthenticated),
+        }
     }
 }

@@ -43,6 +43,9 @@ pub enum ApiError {
     /// 429 `TOO_MANY_SESSIONS`.
     #[error("This account already has {0} live pairing sessions; finish or cancel some first.")]
     TooManySessions(usize),
+    /// 429 `TOO_MANY_AUTH_FAILURES`, with `Retry-After` (see [`super::limit`]).
+    #[error("Too many failed authentications from this address; retry after {} s.", retry_after_secs(.0))]
+    TooManyAuthFailures(std::time::Duration),
     /// 503 `SERVICE_UNAVAILABLE`: a condition that clears by itself (store, channel, shutdown).
     #[error("{0}")]
     Unavailable(String),
@@ -71,12 +74,20 @@ impl ApiError {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, ErrorCode::UnsupportedMediaType)
             }
             Self::TooManySessions(_) => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::TooManySessions),
+            Self::TooManyAuthFailures(_) => {
+                (StatusCode::TOO_MANY_REQUESTS, ErrorCode::TooManyAuthFailures)
+            }
             Self::Unavailable(_) => {
                 (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::ServiceUnavailable)
             }
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal),
         }
     }
+}
+
+/// Whole seconds to wait, rounded up (at least 1).
+fn retry_after_secs(wait: &std::time::Duration) -> u64 {
+    wait.as_secs() + u64::from(wait.subsec_nanos() > 0).max(u64::from(wait.is_zero()))
 }
 
 impl IntoResponse for ApiError {
@@ -92,6 +103,9 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Self::TooManyAuthFailures(wait) = self {
+            response.headers_mut().insert(header::RETRY_AFTER, retry_after_secs(&wait).into());
         }
         response
     }

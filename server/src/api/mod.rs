@@ -14,6 +14,7 @@ mod connect;
 mod error;
 mod health;
 mod json;
+pub mod limit;
 mod messages;
 mod numbers;
 mod sim;
@@ -46,6 +47,8 @@ pub struct AppState {
     pub sim: Option<SimulatedLinker>,
     /// Present only with `--linker whatsapp`.
     pub whatsapp: Option<WhatsappLinker>,
+    /// Failed authentications per client address.
+    pub auth_failures: std::sync::Arc<limit::AuthFailures>,
 }
 
 /// Every API route with its state, without a fallback (so that other routes can be merged).

@@ -1,5 +1,6 @@
 //! Integration tests of the v1 API over real HTTP on port 0, each with its own temp data dir.
 
+mod abuse;
 mod connect;
 mod helpers;
 mod host;
