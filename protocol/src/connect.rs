@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// How the channel is connected. Only QR (a WhatsApp linked device) exists here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ConnectMode {
     Qr,
@@ -13,6 +14,7 @@ pub enum ConnectMode {
 ///
 /// Unknown fields are rejected so that a typo (`"nmae"`) is an error, not a silently ignored option.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ConnectRequest {
     pub mode: ConnectMode,
@@ -24,6 +26,7 @@ pub struct ConnectRequest {
 
 /// The 201 answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ConnectResponse {
     /// `qrs_` followed by 32 lowercase hex digits (128 random bits).
     pub session_id: String,

@@ -47,6 +47,7 @@ impl EventName {
 
 /// A QR code to show. Servers send the object form; clients also accept a bare JSON string.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct QrEvent {
     /// The string to encode into the QR symbol, e.g. `2@…,<noise>,<identity>,<adv>`.
     pub data: String,
@@ -76,6 +77,7 @@ impl<'de> Deserialize<'de> for QrEvent {
 
 /// The channel that the session created.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ConnectedEvent {
     pub channel_id: String,
     /// E.164, e.g. `+56912345678`.
@@ -86,6 +88,7 @@ pub struct ConnectedEvent {
 
 /// Why a session failed. Clients must accept codes they do not know ([`FailureCode::Other`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum FailureCode {
     /// The pairing window (5 minutes) closed without a scan.
@@ -164,6 +167,7 @@ impl FailureCode {
 
 /// `failed` data.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FailedEvent {
     pub code: FailureCode,
     pub reason: String,
@@ -171,6 +175,7 @@ pub struct FailedEvent {
 
 /// Why a linked device was disconnected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum DisconnectCode {
     /// The phone removed this linked device.
@@ -196,6 +201,7 @@ impl DisconnectCode {
 
 /// `disconnected` data.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DisconnectedEvent {
     pub code: DisconnectCode,
     pub reason: String,

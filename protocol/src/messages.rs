@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// `{channel_id, to, text}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SendTextRequest {
     pub channel_id: String,
@@ -15,6 +16,7 @@ pub struct SendTextRequest {
 
 /// Where a message is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum MessageStatus {
     /// Handed to WhatsApp through the linked device.
@@ -23,6 +25,7 @@ pub enum MessageStatus {
 
 /// The 202 answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SendTextResponse {
     pub message_id: String,
     pub status: MessageStatus,

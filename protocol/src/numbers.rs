@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// How a channel is connected to WhatsApp. Every channel paired here is `qr`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ConnectionType {
     Qr,
@@ -11,6 +12,7 @@ pub enum ConnectionType {
 
 /// Whether the linked device is usable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ChannelStatus {
     Connected,
@@ -29,6 +31,7 @@ impl ChannelStatus {
 
 /// One paired number.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Number {
     pub channel_id: String,
     pub name: String,
@@ -42,6 +45,7 @@ pub struct Number {
 
 /// `{"data":[…]}`, oldest first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NumbersResponse {
     pub data: Vec<Number>,
 }

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// What a personal access token may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Scope {
     /// Start, watch and cancel pairing sessions.
     #[serde(rename = "channels:connect")]

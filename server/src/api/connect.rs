@@ -1,15 +1,17 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
-use axum::{Json, Router};
 use futures::StreamExt;
+use keebai_protocol::ErrorBody;
 use keebai_protocol::{ConnectRequest, ConnectResponse, ErrorCode, Scope, stream_path};
 use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::json::ApiJson;
 use super::{ApiError, AppState, Authenticated};
@@ -18,11 +20,8 @@ use crate::domain::{ChannelName, SessionId};
 /// Keep-alive comments keep proxies from closing an idle stream.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/channels/whatsapp/connect", post(create))
-        .route("/v1/channels/whatsapp/connect/{session_id}", delete(cancel))
-        .route("/v1/channels/whatsapp/connect/{session_id}/qr-stream", get(stream))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(create)).routes(routes!(cancel)).routes(routes!(stream))
 }
 
 /// Checks the connect body in the order a caller fixes it: the mode, what QR mode cannot do,
@@ -54,6 +53,23 @@ fn parse_connect(body: Value) -> Result<ChannelName, ApiError> {
     }
 }
 
+/// Starts a QR pairing session (scope `channels:connect`).
+#[utoipa::path(
+    post,
+    path = "/v1/channels/whatsapp/connect",
+    tag = "pairing",
+    request_body = ConnectRequest,
+    responses(
+        (status = 201, description = "The session: watch `stream_url` for its codes", body = ConnectResponse),
+        (status = 400, description = "A bad body (`INVALID_JSON`, `INVALID_REQUEST`, … see the code)", body = ErrorBody),
+        (status = 413, description = "The body is over 64 KiB (`PAYLOAD_TOO_LARGE`)", body = ErrorBody),
+        (status = 415, description = "The body is not sent as JSON (`UNSUPPORTED_MEDIA_TYPE`)", body = ErrorBody),
+        (status = 401, description = "No valid token (`UNAUTHENTICATED`)", body = ErrorBody),
+        (status = 403, description = "The token lacks the scope (`INSUFFICIENT_SCOPE`)", body = ErrorBody),
+        (status = 429, description = "Too many live sessions for this account (`TOO_MANY_SESSIONS`) or too many failed authentications (`TOO_MANY_AUTH_FAILURES`)", body = ErrorBody),
+        (status = 503, description = "The store or the channel is unavailable right now; retry (`SERVICE_UNAVAILABLE`)", body = ErrorBody),
+    ),
+)]
 async fn create(
     auth: Authenticated,
     State(state): State<AppState>,
@@ -78,6 +94,26 @@ fn session_id(raw: &str) -> Result<SessionId, ApiError> {
     SessionId::parse(raw).map_err(|_| ApiError::SessionNotFound)
 }
 
+/// The session's Server-Sent Events (scope `channels:connect`): `qr` (a fresh code about
+/// every 20 s), `connecting`, then one terminal event (`connected`, `failed` or
+/// `disconnected`) after which the stream closes. Each event has an increasing `id`; send it
+/// back as `Last-Event-ID` to resume. Keep-alive comments every 15 s.
+#[utoipa::path(
+    get,
+    path = "/v1/channels/whatsapp/connect/{session_id}/qr-stream",
+    tag = "pairing",
+    params(
+        ("session_id" = String, Path, description = "`qrs_` + 32 hex digits"),
+        ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event id"),
+    ),
+    responses(
+        (status = 200, description = "Events `qr` (data: QrEvent), `connecting` (data: `{}`), `connected` (ConnectedEvent), `failed` (FailedEvent), `disconnected` (DisconnectedEvent)", content_type = "text/event-stream", body = String),
+        (status = 401, description = "No valid token (`UNAUTHENTICATED`)", body = ErrorBody),
+        (status = 403, description = "The token lacks the scope (`INSUFFICIENT_SCOPE`)", body = ErrorBody),
+        (status = 429, description = "Too many failed authentications from this address (`TOO_MANY_AUTH_FAILURES`)", body = ErrorBody),
+        (status = 404, description = "No such session for this account, or it ended over 60 s ago (`SESSION_NOT_FOUND`)", body = ErrorBody),
+    ),
+)]
 async fn stream(
     auth: Authenticated,
     State(state): State<AppState>,
@@ -108,6 +144,21 @@ async fn stream(
     Ok(response)
 }
 
+/// Cancels the session (scope `channels:connect`): its stream ends with `failed`
+/// `cancelled`. Cancelling a session that already ended is a no-op.
+#[utoipa::path(
+    delete,
+    path = "/v1/channels/whatsapp/connect/{session_id}",
+    tag = "pairing",
+    params(("session_id" = String, Path, description = "`qrs_` + 32 hex digits")),
+    responses(
+        (status = 204, description = "Cancelled (or already over)"),
+        (status = 401, description = "No valid token (`UNAUTHENTICATED`)", body = ErrorBody),
+        (status = 403, description = "The token lacks the scope (`INSUFFICIENT_SCOPE`)", body = ErrorBody),
+        (status = 429, description = "Too many failed authentications from this address (`TOO_MANY_AUTH_FAILURES`)", body = ErrorBody),
+        (status = 404, description = "No such session for this account (`SESSION_NOT_FOUND`)", body = ErrorBody),
+    ),
+)]
 async fn cancel(
     auth: Authenticated,
     State(state): State<AppState>,

@@ -1,19 +1,21 @@
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::post;
-use axum::{Json, Router};
+use keebai_protocol::ErrorBody;
 use keebai_protocol::{ErrorCode, MessageStatus, Scope, SendTextRequest, SendTextResponse};
 use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::json::ApiJson;
 use super::{ApiError, AppState, Authenticated};
 use crate::domain::{AccountId, ChannelId, MessageText, PhoneNumber};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/messages/text", post(send_text))
-        .route("/v1/messages/template", post(template_or_bulk))
-        .route("/v1/messages/bulk", post(template_or_bulk))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(send_text))
+        .routes(routes!(send_template))
+        .routes(routes!(send_bulk))
 }
 
 fn channel_id(raw: &str) -> Result<ChannelId, ApiError> {
@@ -21,6 +23,25 @@ fn channel_id(raw: &str) -> Result<ChannelId, ApiError> {
         .map_err(|e| ApiError::bad_request(ErrorCode::InvalidId, format!("`channel_id`: {e}.")))
 }
 
+/// Sends a text on a connected QR channel (scope `messages:send`).
+#[utoipa::path(
+    post,
+    path = "/v1/messages/text",
+    tag = "messages",
+    request_body = SendTextRequest,
+    responses(
+        (status = 202, description = "Handed to WhatsApp", body = SendTextResponse),
+        (status = 400, description = "A bad body (`INVALID_JSON`, `INVALID_REQUEST`, … see the code)", body = ErrorBody),
+        (status = 413, description = "The body is over 64 KiB (`PAYLOAD_TOO_LARGE`)", body = ErrorBody),
+        (status = 415, description = "The body is not sent as JSON (`UNSUPPORTED_MEDIA_TYPE`)", body = ErrorBody),
+        (status = 401, description = "No valid token (`UNAUTHENTICATED`)", body = ErrorBody),
+        (status = 403, description = "The token lacks the scope (`INSUFFICIENT_SCOPE`)", body = ErrorBody),
+        (status = 429, description = "Too many failed authentications from this address (`TOO_MANY_AUTH_FAILURES`)", body = ErrorBody),
+        (status = 404, description = "No such channel for this account (`CHANNEL_NOT_FOUND`)", body = ErrorBody),
+        (status = 409, description = "The channel was unlinked on the phone (`CHANNEL_DISCONNECTED`)", body = ErrorBody),
+        (status = 503, description = "The store or the channel is unavailable right now; retry (`SERVICE_UNAVAILABLE`)", body = ErrorBody),
+    ),
+)]
 async fn send_text(
     auth: Authenticated,
     State(state): State<AppState>,
@@ -37,6 +58,58 @@ async fn send_text(
         StatusCode::ACCEPTED,
         Json(SendTextResponse { message_id: message_id.to_string(), status: MessageStatus::Sent }),
     ))
+}
+
+/// Not for QR channels: 400 `QR_NOT_SUPPORTED_FOR_TEMPLATE_OR_BULK` once `channel_id`
+/// names one of the account's channels (scope `messages:send`).
+#[utoipa::path(
+    post,
+    path = "/v1/messages/template",
+    tag = "messages",
+    request_body(content = Object, description = "At least `channel_id`; a QR channel cannot send these"),
+    responses(
+        (status = 400, description = "`QR_NOT_SUPPORTED_FOR_TEMPLATE_OR_BULK`, or a bad body", body = ErrorBody),
+        (status = 413, description = "The body is over 64 KiB (`PAYLOAD_TOO_LARGE`)", body = ErrorBody),
+        (status = 415, description = "The body is not sent as JSON (`UNSUPPORTED_MEDIA_TYPE`)", body = ErrorBody),
+        (status = 401, description = "No valid token (`UNAUTHENTICATED`)", body = ErrorBody),
+        (status = 403, description = "The token lacks the scope (`INSUFFICIENT_SCOPE`)", body = ErrorBody),
+        (status = 429, description = "Too many failed authentications from this address (`TOO_MANY_AUTH_FAILURES`)", body = ErrorBody),
+        (status = 404, description = "No such channel for this account (`CHANNEL_NOT_FOUND`)", body = ErrorBody),
+        (status = 503, description = "The store or the channel is unavailable right now; retry (`SERVICE_UNAVAILABLE`)", body = ErrorBody),
+    ),
+)]
+async fn send_template(
+    auth: Authenticated,
+    state: State<AppState>,
+    body: ApiJson<Value>,
+) -> Result<StatusCode, ApiError> {
+    template_or_bulk(auth, state, body).await
+}
+
+/// Not for QR channels: 400 `QR_NOT_SUPPORTED_FOR_TEMPLATE_OR_BULK` once `channel_id`
+/// names one of the account's channels (scope `messages:send`).
+#[utoipa::path(
+    post,
+    path = "/v1/messages/bulk",
+    tag = "messages",
+    request_body(content = Object, description = "At least `channel_id`; a QR channel cannot send these"),
+    responses(
+        (status = 400, description = "`QR_NOT_SUPPORTED_FOR_TEMPLATE_OR_BULK`, or a bad body", body = ErrorBody),
+        (status = 413, description = "The body is over 64 KiB (`PAYLOAD_TOO_LARGE`)", body = ErrorBody),
+        (status = 415, description = "The body is not sent as JSON (`UNSUPPORTED_MEDIA_TYPE`)", body = ErrorBody),
+        (status = 401, description = "No valid token (`UNAUTHENTICATED`)", body = ErrorBody),
+        (status = 403, description = "The token lacks the scope (`INSUFFICIENT_SCOPE`)", body = ErrorBody),
+        (status = 429, description = "Too many failed authentications from this address (`TOO_MANY_AUTH_FAILURES`)", body = ErrorBody),
+        (status = 404, description = "No such channel for this account (`CHANNEL_NOT_FOUND`)", body = ErrorBody),
+        (status = 503, description = "The store or the channel is unavailable right now; retry (`SERVICE_UNAVAILABLE`)", body = ErrorBody),
+    ),
+)]
+async fn send_bulk(
+    auth: Authenticated,
+    state: State<AppState>,
+    body: ApiJson<Value>,
+) -> Result<StatusCode, ApiError> {
+    template_or_bulk(auth, state, body).await
 }
 
 /// Template and bulk sends are Cloud API features; a linked device (QR channel) cannot do them.

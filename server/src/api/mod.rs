@@ -17,6 +17,7 @@ mod json;
 pub mod limit;
 mod messages;
 mod numbers;
+pub mod openapi;
 mod sim;
 
 use axum::Router;
@@ -53,11 +54,8 @@ pub struct AppState {
 
 /// Every API route with its state, without a fallback (so that other routes can be merged).
 pub fn routes(state: AppState) -> Router {
-    let mut router = Router::new()
-        .merge(health::router())
-        .merge(connect::router())
-        .merge(numbers::router())
-        .merge(messages::router());
+    let (v1, _) = openapi::v1().split_for_parts();
+    let mut router = Router::new().merge(health::router()).merge(v1);
     if state.sim.is_some() {
         router = router.merge(sim::router());
     }

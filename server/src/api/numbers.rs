@@ -1,16 +1,30 @@
+use axum::Json;
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
+use keebai_protocol::ErrorBody;
 use keebai_protocol::{ConnectionType, Number, NumbersResponse, Scope};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::{ApiError, AppState, Authenticated};
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/whatsapp/numbers", get(list))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list))
 }
 
 /// The account's paired numbers, oldest first. Not paginated: an account links a handful of
 /// devices, not thousands.
+#[utoipa::path(
+    get,
+    path = "/v1/whatsapp/numbers",
+    tag = "channels",
+    responses(
+        (status = 200, description = "The numbers of the token’s account, oldest first", body = NumbersResponse),
+        (status = 401, description = "No valid token (`UNAUTHENTICATED`)", body = ErrorBody),
+        (status = 403, description = "The token lacks the scope (`INSUFFICIENT_SCOPE`)", body = ErrorBody),
+        (status = 429, description = "Too many failed authentications from this address (`TOO_MANY_AUTH_FAILURES`)", body = ErrorBody),
+        (status = 503, description = "The store or the channel is unavailable right now; retry (`SERVICE_UNAVAILABLE`)", body = ErrorBody),
+    ),
+)]
 async fn list(
     auth: Authenticated,
     State(state): State<AppState>,

@@ -6,6 +6,7 @@ mod helpers;
 mod host;
 mod messages;
 mod numbers;
+mod openapi;
 mod process;
 mod routes;
 mod sim;
