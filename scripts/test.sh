@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up and runs every check and test: formatting, lints, unit, integration, process, terminal
-# and browser tests, and the end-to-end tests of the dashboard (debug and release builds).
+# and browser tests, schema fuzzing of /v1, and the end-to-end tests of the dashboard (debug and
+# release builds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -15,6 +16,8 @@ echo "==> the protocol and the widget build for wasm32 (clippy, warnings are err
 cargo clippy --locked -p keebai-protocol -p keebai-widget --target wasm32-unknown-unknown -- -D warnings
 echo "==> cargo test" >&2
 cargo test --locked --workspace --exclude keebai-e2e
+echo "==> schema fuzzing of /v1 (schemathesis)" >&2
+bash scripts/fuzz-api.sh
 echo "==> widget tests in headless Chromium" >&2
 CHROMEDRIVER=/usr/bin/chromedriver \
 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \

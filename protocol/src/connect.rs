@@ -21,6 +21,14 @@ pub struct ConnectRequest {
     /// The channel's display name; `"WhatsApp QR"` when absent or `null`. 1 to 100 characters
     /// after trimming surrounding white space.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 100,
+            pattern = r"^[^\s\x00-\x1F\x7F-\x9F](?:[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F])?$"
+        )
+    )]
     pub name: Option<String>,
 }
 

@@ -107,7 +107,7 @@ fn session_id(raw: &str) -> Result<SessionId, ApiError> {
         ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event id"),
     ),
     responses(
-        (status = 200, description = "Events `qr` (data: QrEvent), `connecting` (data: `{}`), `connected` (ConnectedEvent), `failed` (FailedEvent), `disconnected` (DisconnectedEvent)", content_type = "text/event-stream", body = String),
+        (status = 200, description = "Events `qr` (data: QrEvent), `connecting` (data: `{}`), `connected` (ConnectedEvent), `failed` (FailedEvent), `disconnected` (DisconnectedEvent)", content_type = "text/event-stream", body = super::openapi::StreamMessage),
         (status = 401, description = "No valid token (`UNAUTHENTICATED`)", body = ErrorBody),
         (status = 403, description = "The token lacks the scope (`INSUFFICIENT_SCOPE`)", body = ErrorBody),
         (status = 429, description = "Too many failed authentications from this address (`TOO_MANY_AUTH_FAILURES`)", body = ErrorBody),
