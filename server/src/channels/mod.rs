@@ -67,17 +67,23 @@ impl Channels {
             return Err(ChannelError::NotConnected);
         }
         let message_id = MessageId::generate();
-        match self.linker.send_text(&channel, &message_id, to, text).await {
-            Ok(()) => {}
+        // Recorded first: what cannot be recorded is not sent (the caller gets 503 and may
+        // retry without sending twice).
+        self.store.record_outgoing_message(&message_id, &channel.id, to, text).await?;
+        let sent = self.linker.send_text(&channel, &message_id, to, text).await;
+        // The outcome is kept if the store allows; the message has gone (or not) either way.
+        if let Err(error) = self.store.set_message_status(&message_id, sent.is_ok()).await {
+            tracing::warn!(message = %message_id, %error, "could not record a message's outcome");
+        }
+        match sent {
+            Ok(()) => Ok(message_id),
             Err(SendError::NotLoggedIn) => {
                 self.store.set_channel_status(&channel.id, ChannelStatus::Disconnected).await?;
-                return Err(ChannelError::Disconnected);
+                Err(ChannelError::Disconnected)
             }
-            Err(SendError::NotConnected) => return Err(ChannelError::NotConnected),
-            Err(SendError::Other(error)) => return Err(ChannelError::Send(error)),
+            Err(SendError::NotConnected) => Err(ChannelError::NotConnected),
+            Err(SendError::Other(error)) => Err(ChannelError::Send(error)),
         }
-        self.store.record_sent_message(&message_id, &channel.id, to, text).await?;
-        Ok(message_id)
     }
 
     /// The phone removed the linked device: the channel shows `disconnected` from now on.

@@ -4,7 +4,9 @@ use crate::domain::{self, ChannelId, MessageId, MessageText, PhoneNumber};
 impl Store {
     /// Records a message that the channel's linker accepted. The text itself is not kept: the
     /// API user has it, and a message log is a privacy liability we do not need.
-    pub async fn record_sent_message(
+    /// Records a message about to be handed to WhatsApp (`sending`), before it is: a message
+    /// the store cannot record is never sent, so a 503 always means "nothing happened".
+    pub async fn record_outgoing_message(
         &self,
         id: &MessageId,
         channel: &ChannelId,
@@ -13,7 +15,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO messages (id, channel_id, recipient, chars, status, created_at)
-             VALUES (?, ?, ?, ?, 'sent', ?)",
+             VALUES (?, ?, ?, ?, 'sending', ?)",
         )
         .bind(id.as_str())
         .bind(channel.as_str())
@@ -22,6 +24,16 @@ impl Store {
         .bind(domain::now())
         .execute(&self.pool)
         .await?;
+        Ok(())
+    }
+
+    /// The outcome of a recorded message: `sent`, or `failed` when WhatsApp did not take it.
+    pub async fn set_message_status(&self, id: &MessageId, sent: bool) -> Result<(), StoreError> {
+        sqlx::query("UPDATE messages SET status = ? WHERE id = ?")
+            .bind(if sent { "sent" } else { "failed" })
+            .bind(id.as_str())
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 }

@@ -2,6 +2,7 @@
 
 mod abuse;
 mod connect;
+mod faults;
 mod helpers;
 mod host;
 mod messages;
