@@ -1,7 +1,8 @@
 //! Pairing API benchmark: prints figures, asserts nothing.
 //!
 //! `cargo bench -p keebai-server --bench pairing` (`-- --quick`: 1,000 streams only;
-//! `-- --streams N`: only the stream figures at N).
+//! `-- --streams N`: only the stream figures at N; `-- --stalled N`: with N more subscribers
+//! that never read).
 //!
 //! It runs the real `keebai-server` binary (release build, simulated linker) as a separate
 //! process, so the RSS it reads from `/proc/<pid>/status` is the server's alone, and drives it
@@ -160,7 +161,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-async fn streams(count: usize) {
+async fn streams(count: usize, stalled: usize) {
     let server = Server::start();
     let client = reqwest::Client::builder().pool_max_idle_per_host(usize::MAX).build().unwrap();
     connect(&client, &server).await;
@@ -220,6 +221,22 @@ async fn streams(count: usize) {
     for _ in 0..count {
         first_rx.recv().await.unwrap();
     }
+    // Subscribers that never read, on the same sessions as healthy ones: their receive
+    // buffers are shrunk to the minimum so the server's writes to them back up.
+    let mut stalled_sockets = Vec::with_capacity(stalled);
+    for session in sessions.iter().take(stalled) {
+        use tokio::io::AsyncWriteExt;
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(1).unwrap();
+        let address = server.base.trim_start_matches("http://").parse().unwrap();
+        let mut stream = socket.connect(address).await.unwrap();
+        let request = format!(
+            "GET {} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {}\r\n\r\n",
+            session.stream_url, server.token
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        stalled_sockets.push(stream);
+    }
     tokio::time::sleep(Duration::from_millis(500)).await;
     let with_streams = server.rss_kib();
     measuring.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -233,7 +250,8 @@ async fn streams(count: usize) {
 
     let mut samples = std::mem::take(&mut *samples.lock().unwrap());
     samples.sort_by(f64::total_cmp);
-    println!("{count} concurrent streams (one session each):");
+    drop(stalled_sockets);
+    println!("{count} concurrent streams (one session each), {stalled} stalled subscribers:");
     println!(
         "  server RSS: baseline {} KiB, +{count} sessions {} KiB, +{count} open streams {} KiB, during rotation {} KiB",
         baseline, with_sessions, with_streams, peak
@@ -254,7 +272,8 @@ async fn streams(count: usize) {
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; we read `--quick` (1,000 streams only) and `--streams N`.
+    // `cargo bench` passes `--bench`; we read `--quick` (1,000 streams only), `--streams N`
+    // and `--stalled N` (that many extra subscribers that never read, on the measured sessions).
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--quick");
     let only: Option<usize> = args
@@ -262,16 +281,22 @@ fn main() {
         .position(|a| a == "--streams")
         .and_then(|i| args.get(i + 1))
         .and_then(|n| n.parse().ok());
+    let stalled: usize = args
+        .iter()
+        .position(|a| a == "--stalled")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
     raise_fd_limit();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     runtime.block_on(async {
         if let Some(count) = only {
-            return streams(count).await;
+            return streams(count, stalled).await;
         }
         sessions_per_second(20_000, 64).await;
-        streams(1_000).await;
+        streams(1_000, stalled).await;
         if !quick {
-            streams(10_000).await;
+            streams(10_000, stalled).await;
         }
     });
 }

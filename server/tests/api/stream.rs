@@ -251,3 +251,45 @@ async fn keep_alive_comments_flow_every_15_seconds() {
     assert!(elapsed >= Duration::from_secs(15) && elapsed < Duration::from_secs(16), "{elapsed:?}");
     let _ = json!({});
 }
+
+/// 100 subscribers whose sockets never read (their receive buffers shrunk to the minimum, so
+/// the server's writes to them back up) do not hold back a healthy subscriber of the same
+/// session: it gets every rotation and the end of the session. Latency with and without them
+/// is measured by `cargo bench -p keebai-server --bench pairing -- --stalled 100`.
+#[tokio::test]
+async fn stalled_subscribers_do_not_hold_back_healthy_ones() {
+    use tokio::io::AsyncWriteExt;
+    let app = spawn_fast_rotating_app().await;
+    let session = app.connect_ok().await;
+    let mut stalled = Vec::new();
+    for _ in 0..100 {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(1).unwrap();
+        let mut stream = socket.connect(app.address).await.unwrap();
+        let request = format!(
+            "GET {} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\n\r\n",
+            session.stream_url, app.address, app.token
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        stalled.push(stream);
+    }
+    let mut healthy = app.stream(&session).await;
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        seen.push(healthy.next_qr().await);
+    }
+    assert!(seen.windows(2).all(|w| w[0] != w[1]), "{seen:?}");
+    // The session still ends normally for the healthy subscriber.
+    assert_eq!(app.cancel(&app.token, &session.session_id).await.status(), StatusCode::NO_CONTENT);
+    loop {
+        match healthy.next_event().await {
+            StreamEvent::Qr(_) => continue,
+            StreamEvent::Failed(failed) => {
+                assert_eq!(failed.code, FailureCode::Cancelled);
+                break;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    drop(stalled);
+}
