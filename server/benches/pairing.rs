@@ -2,7 +2,7 @@
 //!
 //! `cargo bench -p keebai-server --bench pairing` (`-- --quick`: 1,000 streams only;
 //! `-- --streams N`: only the stream figures at N; `-- --stalled N`: with N more subscribers
-//! that never read).
+//! that never read; `-- --soak MINUTES`: the soak, see [`soak`]).
 //!
 //! It runs the real `keebai-server` binary (release build, simulated linker) as a separate
 //! process, so the RSS it reads from `/proc/<pid>/status` is the server's alone, and drives it
@@ -39,6 +39,11 @@ struct Server {
 
 impl Server {
     fn start() -> Self {
+        Self::start_with_ttl(3600)
+    }
+
+    /// With pairing sessions that expire after `pairing_ttl_secs`.
+    fn start_with_ttl(pairing_ttl_secs: u64) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let output = Command::new(BIN)
             .env("KEEBAI_DATA_DIR", dir.path())
@@ -57,7 +62,7 @@ impl Server {
             .env("KEEBAI_DATA_DIR", dir.path())
             .env("KEEBAI_LISTEN", format!("127.0.0.1:{port}"))
             .env("KEEBAI_LINKER", "simulated")
-            .env("KEEBAI_PAIRING_TTL_SECS", "3600")
+            .env("KEEBAI_PAIRING_TTL_SECS", pairing_ttl_secs.to_string())
             .env("KEEBAI_QR_FIRST_TTL_SECS", QR_TTL_SECS.to_string())
             .env("KEEBAI_QR_TTL_SECS", QR_TTL_SECS.to_string())
             .env("KEEBAI_MAX_SESSIONS_PER_ACCOUNT", "1000000")
@@ -271,6 +276,70 @@ async fn streams(count: usize, stalled: usize) {
     );
 }
 
+/// The soak: for `minutes`, 1,000 streams are always open, each on its own session that
+/// expires after 60 s and is replaced at once by a new one (so about 1,000 sessions are created
+/// and expire every minute). Then everything ends, and the server's RSS is compared with its
+/// baseline (after start-up and a first session).
+async fn soak(minutes: u64) {
+    const STREAMS: usize = 1_000;
+    let server = Arc::new(Server::start_with_ttl(60));
+    let client = reqwest::Client::builder().pool_max_idle_per_host(usize::MAX).build().unwrap();
+    connect(&client, &server).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let baseline = server.rss_kib();
+    let deadline = Instant::now() + Duration::from_secs(minutes * 60);
+    let created = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let opening = Arc::new(Semaphore::new(64));
+    let workers: Vec<_> = (0..STREAMS)
+        .map(|i| {
+            let (client, server, created, opening) =
+                (client.clone(), server.clone(), created.clone(), opening.clone());
+            tokio::spawn(async move {
+                // Spread the first sessions over the first minute, as a steady state would.
+                tokio::time::sleep(Duration::from_millis(60_000 * i as u64 / STREAMS as u64)).await;
+                while Instant::now() < deadline {
+                    let permit = opening.acquire().await.unwrap();
+                    let session = connect(&client, &server).await;
+                    let url = format!("{}{}", server.base, session.stream_url);
+                    let response = client.get(url).bearer_auth(&server.token).send().await.unwrap();
+                    drop(permit);
+                    created.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    // Read until the session expires and the stream closes.
+                    let mut events = response.bytes_stream().eventsource();
+                    while let Some(Ok(_)) = events.next().await {}
+                }
+            })
+        })
+        .collect();
+    let mut peak = 0;
+    let started = Instant::now();
+    while Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        let rss = server.rss_kib();
+        peak = peak.max(rss);
+        println!(
+            "  {:>4.1} min: {} sessions created, RSS {rss} KiB",
+            started.elapsed().as_secs_f64() / 60.0,
+            created.load(std::sync::atomic::Ordering::Relaxed)
+        );
+    }
+    for worker in workers {
+        worker.await.unwrap();
+    }
+    // Ended sessions stay replayable for 60 s before they are freed.
+    tokio::time::sleep(Duration::from_secs(65)).await;
+    let after = server.rss_kib();
+    let total = created.load(std::sync::atomic::Ordering::Relaxed);
+    println!(
+        "soak: {minutes} min, {total} sessions created and expired ({:.0}/min), {STREAMS} streams open",
+        total as f64 / minutes as f64
+    );
+    println!(
+        "  server RSS: baseline {baseline} KiB, peak {peak} KiB, after all ended {after} KiB ({:+.1}% of baseline)",
+        (after as f64 - baseline as f64) * 100.0 / baseline as f64
+    );
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; we read `--quick` (1,000 streams only), `--streams N`
     // and `--stalled N` (that many extra subscribers that never read, on the measured sessions).
@@ -287,9 +356,17 @@ fn main() {
         .and_then(|i| args.get(i + 1))
         .and_then(|n| n.parse().ok())
         .unwrap_or(0);
+    let soak_minutes: Option<u64> = args
+        .iter()
+        .position(|a| a == "--soak")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|n| n.parse().ok());
     raise_fd_limit();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     runtime.block_on(async {
+        if let Some(minutes) = soak_minutes {
+            return soak(minutes).await;
+        }
         if let Some(count) = only {
             return streams(count, stalled).await;
         }

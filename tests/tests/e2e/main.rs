@@ -30,20 +30,19 @@ impl Setup {
         Self { server, recorder, browser }
     }
 
-    /// Clicks the widget's button ("Connect WhatsApp" or "Try again").
-    async fn click_action(&self, label: &str) {
-        wait_for(&format!("the {label:?} button"), || async {
-            let text = self.browser.text(".kbai-action").await;
-            (text == label).then_some(())
-        })
-        .await;
-        self.browser.click(".kbai-action").await;
-    }
-
     async fn finish(self) {
         self.browser.close().await;
         self.server.stop().await;
     }
+}
+
+/// Clicks the widget's button once it says `label` ("Connect WhatsApp" or "Try again").
+async fn click_action(browser: &Browser, label: &str) {
+    wait_for(&format!("the {label:?} button"), || async {
+        (browser.text(".kbai-action").await == label).then_some(())
+    })
+    .await;
+    browser.click(".kbai-action").await;
 }
 
 async fn a_person_links_a_phone_from_the_dashboard(build: Build, device_pixel_ratio: f64) {
@@ -51,7 +50,7 @@ async fn a_person_links_a_phone_from_the_dashboard(build: Build, device_pixel_ra
     let browser = &setup.browser;
     assert_eq!(browser.text("#numbers-empty").await, "No numbers yet.");
 
-    setup.click_action("Connect WhatsApp").await;
+    click_action(&setup.browser, "Connect WhatsApp").await;
     let qr = browser.next_qr(&[]).await;
     assert!(qr.starts_with("2@"), "a WhatsApp pairing payload: {qr}");
     assert_eq!(setup.server.scan(&qr, PHONE, "Lucio").await, StatusCode::ACCEPTED);
@@ -117,7 +116,7 @@ async fn the_code_rotates_on_screen_and_expiry_offers_try_again(build: Build) {
     .await;
     let browser = &setup.browser;
 
-    setup.click_action("Connect WhatsApp").await;
+    click_action(&setup.browser, "Connect WhatsApp").await;
     let first = browser.next_qr(&[]).await;
     let second = browser.next_qr(&[&first]).await;
     assert!(second.starts_with("2@"), "{second}");
@@ -126,7 +125,7 @@ async fn the_code_rotates_on_screen_and_expiry_offers_try_again(build: Build) {
 
     browser.status_contains("expired").await;
     assert!(browser.qr_on_screen().await.is_none(), "no stale code stays on screen");
-    setup.click_action("Try again").await;
+    click_action(&setup.browser, "Try again").await;
     let fresh = browser.next_qr(&[&first, &second]).await;
     assert!(fresh.starts_with("2@"), "{fresh}");
     assert_eq!(setup.server.scan(&fresh, PHONE, "Lucio").await, StatusCode::ACCEPTED);
@@ -139,7 +138,7 @@ async fn the_code_rotates_on_screen_and_expiry_offers_try_again(build: Build) {
 async fn after_a_network_drop_the_widget_resumes_its_session(build: Build) {
     let setup = Setup::new(build, 1.0, |_| {}).await;
     let browser = &setup.browser;
-    setup.click_action("Connect WhatsApp").await;
+    click_action(&setup.browser, "Connect WhatsApp").await;
     let qr = browser.next_qr(&[]).await;
     let requests_before = String::from_utf8_lossy(&setup.recorder.transcript())
         .matches("GET /widget/sessions/qrs_")
@@ -161,6 +160,38 @@ async fn after_a_network_drop_the_widget_resumes_its_session(build: Build) {
     assert_eq!(setup.server.scan(&qr, PHONE, "Lucio").await, StatusCode::ACCEPTED);
     browser.status_contains(&format!("Connected: {PHONE} (Lucio)")).await;
     setup.finish().await;
+}
+
+/// The server restarts while the widget watches a session (the connection breaks without a
+/// goodbye, as in a crash): the browser reconnects, the new server no longer knows the
+/// session, and the widget says it was lost and offers to start again, which works.
+async fn after_a_server_restart_the_widget_reports_the_session_lost(build: Build) {
+    let Setup { server, recorder, browser } = Setup::new(build, 1.0, |_| {}).await;
+    click_action(&browser, "Connect WhatsApp").await;
+    let old = browser.next_qr(&[]).await;
+
+    recorder.cut();
+    let server = server.restart(|_| {}).await;
+    let status = browser.status_contains("lost").await;
+    assert!(status.contains("Try again"), "{status}");
+    assert!(browser.qr_on_screen().await.is_none(), "the lost session's code is gone");
+
+    click_action(&browser, "Try again").await;
+    let fresh = browser.next_qr(&[&old]).await;
+    assert_eq!(server.scan(&fresh, PHONE, "Lucio").await, StatusCode::ACCEPTED);
+    browser.status_contains("Connected").await;
+    browser.close().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn debug_build_after_a_server_restart_the_widget_reports_the_session_lost() {
+    after_a_server_restart_the_widget_reports_the_session_lost(Build::Debug).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn release_build_after_a_server_restart_the_widget_reports_the_session_lost() {
+    after_a_server_restart_the_widget_reports_the_session_lost(Build::Release).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
