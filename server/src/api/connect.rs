@@ -7,8 +7,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
-use keebai_protocol::ErrorBody;
 use keebai_protocol::{ConnectRequest, ConnectResponse, ErrorCode, Scope, stream_path};
+use keebai_protocol::{ErrorBody, EventName};
 use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -16,6 +16,20 @@ use utoipa_axum::routes;
 use super::json::ApiJson;
 use super::{ApiError, AppState, Authenticated};
 use crate::domain::{ChannelName, SessionId};
+
+/// One message of the `text/event-stream` (keep-alive comments aside), as SSE parsers read
+/// it. `data` is JSON: a `QrEvent` for `qr`, `{}` for `connecting`, a `ConnectedEvent`, a
+/// `FailedEvent` or a `DisconnectedEvent`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // Only described: `stream` writes these through axum's `Event`.
+pub struct StreamMessage {
+    event: EventName,
+    /// Increasing within the session; send the last one back as `Last-Event-ID` to resume.
+    #[schema(pattern = r"^[0-9]+$")]
+    id: String,
+    /// The event's JSON data (see above).
+    data: String,
+}
 
 /// Keep-alive comments keep proxies from closing an idle stream.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -107,7 +121,7 @@ fn session_id(raw: &str) -> Result<SessionId, ApiError> {
         ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event id"),
     ),
     responses(
-        (status = 200, description = "Events `qr` (data: QrEvent), `connecting` (data: `{}`), `connected` (ConnectedEvent), `failed` (FailedEvent), `disconnected` (DisconnectedEvent)", content_type = "text/event-stream", body = super::openapi::StreamMessage),
+        (status = 200, description = "Events `qr` (data: QrEvent), `connecting` (data: `{}`), `connected` (ConnectedEvent), `failed` (FailedEvent), `disconnected` (DisconnectedEvent)", content_type = "text/event-stream", body = StreamMessage),
         (status = 401, description = "No valid token (`UNAUTHENTICATED`)", body = ErrorBody),
         (status = 403, description = "The token lacks the scope (`INSUFFICIENT_SCOPE`)", body = ErrorBody),
         (status = 429, description = "Too many failed authentications from this address (`TOO_MANY_AUTH_FAILURES`)", body = ErrorBody),

@@ -75,8 +75,15 @@ pub fn app(state: AppState) -> Router {
     layers(routes(state).fallback(error::not_found))
 }
 
+/// A service that answers every request it is given (the host's pages end in one).
+pub type PageService = tower::util::BoxCloneSyncService<
+    axum::extract::Request,
+    axum::response::Response,
+    std::convert::Infallible,
+>;
+
 /// The JSON 404 as a service, for routers that end in other services.
-pub fn not_found_service() -> crate::host::PageService {
+pub fn not_found_service() -> PageService {
     use tower::ServiceExt;
     tower::util::BoxCloneSyncService::new(
         tower::service_fn(|_request: axum::extract::Request| async {

@@ -32,26 +32,12 @@ use super::AppState;
         ErrorBody, ErrorDetail, ErrorCode, ConnectRequest, ConnectResponse, QrEvent,
         ConnectedEvent, FailedEvent, FailureCode, DisconnectedEvent, DisconnectCode,
         NumbersResponse, Number, ConnectionType, ChannelStatus, SendTextRequest,
-        SendTextResponse, MessageStatus, Scope, EventName, StreamMessage,
+        SendTextResponse, MessageStatus, Scope, EventName, super::connect::StreamMessage,
     )),
     modifiers(&BearerToken),
     security(("bearer" = [])),
 )]
 struct ApiDoc;
-
-/// One message of the `text/event-stream` (keep-alive comments aside), as SSE parsers read
-/// it. `data` is JSON: a [`QrEvent`] for `qr`, `{}` for `connecting`, a [`ConnectedEvent`], a
-/// [`FailedEvent`] or a [`DisconnectedEvent`].
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)] // Only described: the stream is written by `api::connect`.
-pub struct StreamMessage {
-    event: EventName,
-    /// Increasing within the session; send the last one back as `Last-Event-ID` to resume.
-    #[schema(pattern = r"^[0-9]+$")]
-    id: String,
-    /// The event's JSON data (see above).
-    data: String,
-}
 
 /// `Authorization: Bearer kbai_pk_…`.
 struct BearerToken;

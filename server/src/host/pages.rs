@@ -4,22 +4,20 @@
 //! `Referrer-Policy: no-referrer`. Files are compressed (gzip or brotli) when the browser
 //! accepts it.
 
-use std::convert::Infallible;
 use std::path::Path;
 
 use axum::body::Body;
-use axum::http::{HeaderName, HeaderValue, Request, Response};
+use axum::http::{HeaderName, HeaderValue};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use sha2::{Digest, Sha256};
 use tower::util::BoxCloneSyncService;
+
+use crate::api::PageService;
 use tower::{Layer, ServiceExt};
 use tower_http::compression::CompressionLayer;
 use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
-
-/// A service that answers every request it is given.
-pub type PageService = BoxCloneSyncService<Request<Body>, Response<Body>, Infallible>;
 
 /// `'sha256-…'` for each inline `<script>` of an HTML page.
 fn inline_script_hashes(html: &str) -> Vec<String> {
