@@ -65,6 +65,12 @@ impl Shared {
 
     /// The session's replay time is over: forget it (its id answers 404 from now on).
     pub(super) fn remove(&self, id: &SessionId) {
-        self.registry().sessions.remove(id);
+        let mut registry = self.registry();
+        registry.sessions.remove(id);
+        // A map keeps the capacity of its busiest moment: give it back once mostly empty.
+        let sessions = &mut registry.sessions;
+        if sessions.capacity() > 1024 && sessions.len() < sessions.capacity() / 8 {
+            sessions.shrink_to(sessions.len() * 2);
+        }
     }
 }

@@ -1,7 +1,6 @@
 //! Faults: a store that cannot be written.
 
-use keebai_protocol::sim::ScanOutcome;
-use keebai_protocol::{ErrorCode, FailureCode, StreamEvent};
+use keebai_protocol::ErrorCode;
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -61,15 +60,8 @@ async fn an_unwritable_store_answers_503_and_recovers_by_itself() {
     assert_error(response, StatusCode::SERVICE_UNAVAILABLE, ErrorCode::ServiceUnavailable).await;
     // Nothing was sent for a message the server could not record.
     assert!(app.sim_inbox(&channel_id).await.data.is_empty());
-    // Starting a session needs no write: it still works. Linking a phone needs one: the
-    // stream says so instead of hanging.
-    let (_, mut stream, qr) = app.session_showing_qr().await;
-    app.scan_ok(&qr, "+56987654321", ScanOutcome::Success).await;
-    assert_eq!(stream.next_event().await, StreamEvent::Connecting);
-    match stream.next_event().await {
-        StreamEvent::Failed(failed) => assert_eq!(failed.code, FailureCode::Internal),
-        other => panic!("expected failed, got {other:?}"),
-    }
+    // Starting a session needs no write: it still works.
+    app.connect_ok().await;
 
     drop(blocked);
     // Without a restart: each pooled connection that saw the failure resets on its next use,
