@@ -53,7 +53,8 @@ impl Server {
         assert!(output.status.success());
         let token = String::from_utf8(output.stdout).unwrap().trim().to_owned();
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        // `KEEBAI_BENCH_SERVER_WRAPPER="valgrind --tool=dhat"` runs the server under a profiler.
+        // `KEEBAI_BENCH_SERVER_WRAPPER="valgrind --tool=dhat"` runs the server under a profiler;
+        // `KEEBAI_BENCH_SERVER_LOG="warn,keebai_server::startup=debug"` shows its heap every 30 s.
         let wrapper = std::env::var("KEEBAI_BENCH_SERVER_WRAPPER").unwrap_or_default();
         let mut command = wrapper.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
         command.push(BIN.to_owned());
@@ -66,7 +67,7 @@ impl Server {
             .env("KEEBAI_QR_FIRST_TTL_SECS", QR_TTL_SECS.to_string())
             .env("KEEBAI_QR_TTL_SECS", QR_TTL_SECS.to_string())
             .env("KEEBAI_MAX_SESSIONS_PER_ACCOUNT", "1000000")
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", std::env::var("KEEBAI_BENCH_SERVER_LOG").unwrap_or("warn".into()))
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -78,8 +79,13 @@ impl Server {
 
     /// Resident set size of the server process, in KiB.
     fn rss_kib(&self) -> u64 {
+        self.status_kib("VmRSS:")
+    }
+
+    /// A `/proc/<pid>/status` figure in KiB (`VmRSS:`, `RssAnon:`, `RssFile:`).
+    fn status_kib(&self, field: &str) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+        let line = status.lines().find(|l| l.starts_with(field)).unwrap();
         line.split_whitespace().nth(1).unwrap().parse().unwrap()
     }
 }
@@ -287,6 +293,8 @@ async fn soak(minutes: u64) {
     connect(&client, &server).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let baseline = server.rss_kib();
+    let (baseline_anon, baseline_file) =
+        (server.status_kib("RssAnon:"), server.status_kib("RssFile:"));
     let deadline = Instant::now() + Duration::from_secs(minutes * 60);
     let created = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let opening = Arc::new(Semaphore::new(64));
@@ -329,6 +337,7 @@ async fn soak(minutes: u64) {
     // Ended sessions stay replayable for 60 s before they are freed.
     tokio::time::sleep(Duration::from_secs(65)).await;
     let after = server.rss_kib();
+    let (after_anon, after_file) = (server.status_kib("RssAnon:"), server.status_kib("RssFile:"));
     let total = created.load(std::sync::atomic::Ordering::Relaxed);
     println!(
         "soak: {minutes} min, {total} sessions created and expired ({:.0}/min), {STREAMS} streams open",
@@ -337,6 +346,9 @@ async fn soak(minutes: u64) {
     println!(
         "  server RSS: baseline {baseline} KiB, peak {peak} KiB, after all ended {after} KiB ({:+.1}% of baseline)",
         (after as f64 - baseline as f64) * 100.0 / baseline as f64
+    );
+    println!(
+        "  of which anonymous (heap, stacks) {baseline_anon} -> {after_anon} KiB, file-backed (code) {baseline_file} -> {after_file} KiB"
     );
 }
 

@@ -182,9 +182,16 @@ async fn return_freed_memory() {
     loop {
         every.tick().await;
         #[cfg(all(target_os = "linux", target_env = "gnu"))]
-        // SAFETY: malloc_trim only walks and releases the allocator's own free memory.
+        // SAFETY: malloc_trim and mallinfo2 only walk the allocator's own bookkeeping.
         unsafe {
             libc::malloc_trim(0);
+            let info = libc::mallinfo2();
+            tracing::debug!(
+                in_use = info.uordblks,
+                free = info.fordblks,
+                mapped = info.hblkhd,
+                "returned freed memory to the system"
+            );
         }
     }
 }
