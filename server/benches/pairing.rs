@@ -352,27 +352,20 @@ async fn soak(minutes: u64) {
     );
 }
 
+/// The value after `flag` in `args`, parsed.
+fn value_of<T: std::str::FromStr>(args: &[String], flag: &str) -> Option<T> {
+    let at = args.iter().position(|a| a == flag)?;
+    args.get(at + 1)?.parse().ok()
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; we read `--quick` (1,000 streams only), `--streams N`
     // and `--stalled N` (that many extra subscribers that never read, on the measured sessions).
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--quick");
-    let only: Option<usize> = args
-        .iter()
-        .position(|a| a == "--streams")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|n| n.parse().ok());
-    let stalled: usize = args
-        .iter()
-        .position(|a| a == "--stalled")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0);
-    let soak_minutes: Option<u64> = args
-        .iter()
-        .position(|a| a == "--soak")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|n| n.parse().ok());
+    let only: Option<usize> = value_of(&args, "--streams");
+    let stalled: usize = value_of(&args, "--stalled").unwrap_or(0);
+    let soak_minutes: Option<u64> = value_of(&args, "--soak");
     raise_fd_limit();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     runtime.block_on(async {
