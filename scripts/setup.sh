@@ -21,6 +21,15 @@ if [ "$(printf '%s\n%s\n' "$need_rust" "$have_rust" | sort -V | head -n1)" != "$
     exit 1
 fi
 
+# A C toolchain: SQLite and jemalloc (the server's allocator) are built from source.
+if ! command -v cc >/dev/null 2>&1 || ! command -v make >/dev/null 2>&1; then
+    sudo=""
+    [[ "$(id -u)" == 0 ]] || sudo="sudo"
+    say "apt-get install build-essential"
+    $sudo apt-get update >&2
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends build-essential >&2
+fi
+
 # rustfmt and clippy are part of the test command.
 for component in rustfmt clippy; do
     if ! rustup component list --installed 2>/dev/null | grep -q "^$component"; then

@@ -53,8 +53,9 @@ impl Server {
         assert!(output.status.success());
         let token = String::from_utf8(output.stdout).unwrap().trim().to_owned();
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        // `KEEBAI_BENCH_SERVER_WRAPPER="valgrind --tool=dhat"` runs the server under a profiler;
-        // `KEEBAI_BENCH_SERVER_LOG="warn,keebai_server::startup=debug"` shows its heap every 30 s.
+        // `KEEBAI_BENCH_SERVER_WRAPPER="valgrind --tool=dhat"` runs the server under a profiler
+        // (with `--no-default-features`: valgrind sees the system allocator, not jemalloc);
+        // `KEEBAI_BENCH_SERVER_LOG` sets its `RUST_LOG`.
         let wrapper = std::env::var("KEEBAI_BENCH_SERVER_WRAPPER").unwrap_or_default();
         let mut command = wrapper.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
         command.push(BIN.to_owned());
@@ -80,6 +81,15 @@ impl Server {
     /// Resident set size of the server process, in KiB.
     fn rss_kib(&self) -> u64 {
         self.status_kib("VmRSS:")
+    }
+
+    /// With `KEEBAI_BENCH_SMAPS=<dir>`, copies the server's `/proc/<pid>/smaps` to
+    /// `<dir>/<label>.smaps`, to see which mappings hold its memory.
+    fn save_smaps(&self, label: &str) {
+        if let Ok(dir) = std::env::var("KEEBAI_BENCH_SMAPS") {
+            let smaps = std::fs::read(format!("/proc/{}/smaps", self.child.id())).unwrap();
+            std::fs::write(format!("{dir}/{label}.smaps"), smaps).unwrap();
+        }
     }
 
     /// A `/proc/<pid>/status` figure in KiB (`VmRSS:`, `RssAnon:`, `RssFile:`).
@@ -295,6 +305,7 @@ async fn soak(minutes: u64) {
     let baseline = server.rss_kib();
     let (baseline_anon, baseline_file) =
         (server.status_kib("RssAnon:"), server.status_kib("RssFile:"));
+    server.save_smaps("baseline");
     let deadline = Instant::now() + Duration::from_secs(minutes * 60);
     let created = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let opening = Arc::new(Semaphore::new(64));
@@ -338,6 +349,7 @@ async fn soak(minutes: u64) {
     tokio::time::sleep(Duration::from_secs(65)).await;
     let after = server.rss_kib();
     let (after_anon, after_file) = (server.status_kib("RssAnon:"), server.status_kib("RssFile:"));
+    server.save_smaps("after");
     let total = created.load(std::sync::atomic::Ordering::Relaxed);
     println!(
         "soak: {minutes} min, {total} sessions created and expired ({:.0}/min), {STREAMS} streams open",

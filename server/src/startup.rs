@@ -122,7 +122,6 @@ impl App {
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let Self { listener, router, state, linker, shutdown } = self;
         let connections = GracefulShutdown::new();
-        let trimming = tokio::spawn(return_freed_memory());
         loop {
             let (stream, peer) = tokio::select! {
                 accepted = listener.accept() => match accepted {
@@ -153,7 +152,6 @@ impl App {
                 }
             });
         }
-        trimming.abort();
         tracing::info!("shutting down");
         state.engine.shutdown();
         tokio::select! {
@@ -169,30 +167,6 @@ impl App {
         state.store.close().await;
         tracing::info!("stopped");
         Ok(())
-    }
-}
-
-/// glibc's malloc keeps what ended sessions and streams freed in its per-thread arenas, so after
-/// a load the RSS would stay at its peak (the soak bench measured +166% of the baseline once
-/// 10,000 sessions had ended). Every 30 s this hands free pages back to the system; it takes
-/// well under a millisecond. (mimalloc, tried instead, kept even more.)
-async fn return_freed_memory() {
-    let mut every = tokio::time::interval(Duration::from_secs(30));
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        every.tick().await;
-        #[cfg(all(target_os = "linux", target_env = "gnu"))]
-        // SAFETY: malloc_trim and mallinfo2 only walk the allocator's own bookkeeping.
-        unsafe {
-            libc::malloc_trim(0);
-            let info = libc::mallinfo2();
-            tracing::debug!(
-                in_use = info.uordblks,
-                free = info.fordblks,
-                mapped = info.hblkhd,
-                "returned freed memory to the system"
-            );
-        }
     }
 }
 
