@@ -62,6 +62,11 @@ impl Store {
         linker: &str,
     ) -> Result<ChannelRecord, StoreError> {
         let now = domain::now();
+        // In a transaction of its own: SQLite makes a RETURNING statement's changes on its first
+        // step, but commits (in autocommit mode) only when the statement ends, and an error there
+        // (an unwritable or full disk) is not reported to `fetch_one`, which stops after the row.
+        // That reported a channel `connected` that was never stored; `commit` reports it.
+        let mut tx = self.pool.begin().await?;
         let row = sqlx::query(concat!("INSERT INTO channels (id, account_id, name, phone_number, push_name, linker, status, created_at, updated_at)
              VALUES (?, ?, ?, ?, ?, ?, 'connected', ?, ?)
              ON CONFLICT (account_id, phone_number) DO UPDATE SET
@@ -76,8 +81,9 @@ impl Store {
         .bind(linker)
         .bind(&now)
         .bind(&now)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(record(row)?)
     }
 

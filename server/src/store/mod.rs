@@ -67,6 +67,21 @@ pub struct Store {
     pool: SqlitePool,
 }
 
+/// Whether a connection goes back to the pool: not if SQLite opened it read-only. When it cannot
+/// open the file for writing (a read-only mount, an immutable file), SQLite silently opens it
+/// read-only instead. Such a connection still serves reads while the fault lasts, but pooled it
+/// would fail writes at random long after the file is writable again; closed, the next request
+/// opens a new one.
+async fn can_write(connection: &mut sqlx::SqliteConnection) -> Result<bool, sqlx::Error> {
+    let mut handle = connection.lock_handle().await?;
+    // SAFETY: the handle is an open connection that we hold locked; sqlite3_db_readonly only
+    // reads its state, and "main" is a NUL-terminated literal.
+    let read_only = unsafe {
+        libsqlite3_sys::sqlite3_db_readonly(handle.as_raw_handle().as_ptr(), c"main".as_ptr())
+    };
+    Ok(read_only == 0)
+}
+
 impl Store {
     /// Opens (creating if needed) `<data_dir>/keebai.db` and brings its schema up to date.
     pub async fn open(data_dir: &Path) -> Result<Self, StoreError> {
@@ -84,6 +99,7 @@ impl Store {
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(5))
+            .after_release(|connection, _| Box::pin(can_write(connection)))
             .connect_with(options)
             .await
             .map_err(|e| open_err(e.into()))?;
