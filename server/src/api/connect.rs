@@ -14,6 +14,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::json::ApiJson;
+use super::openapi::AuthErrors;
 use super::{ApiError, AppState, Authenticated};
 use crate::domain::{ChannelName, SessionId};
 
@@ -122,9 +123,7 @@ fn session_id(raw: &str) -> Result<SessionId, ApiError> {
     ),
     responses(
         (status = 200, description = "Events `qr` (data: QrEvent), `connecting` (data: `{}`), `connected` (ConnectedEvent), `failed` (FailedEvent), `disconnected` (DisconnectedEvent)", content_type = "text/event-stream", body = StreamMessage),
-        (status = 401, description = "No valid token (`UNAUTHENTICATED`)", body = ErrorBody),
-        (status = 403, description = "The token lacks the scope (`INSUFFICIENT_SCOPE`)", body = ErrorBody),
-        (status = 429, description = "Too many failed authentications from this address (`TOO_MANY_AUTH_FAILURES`)", body = ErrorBody),
+        AuthErrors,
         (status = 404, description = "No such session for this account, or it ended over 60 s ago (`SESSION_NOT_FOUND`)", body = ErrorBody),
     ),
 )]
@@ -167,9 +166,7 @@ async fn stream(
     params(("session_id" = String, Path, description = "`qrs_` + 32 hex digits")),
     responses(
         (status = 204, description = "Cancelled (or already over)"),
-        (status = 401, description = "No valid token (`UNAUTHENTICATED`)", body = ErrorBody),
-        (status = 403, description = "The token lacks the scope (`INSUFFICIENT_SCOPE`)", body = ErrorBody),
-        (status = 429, description = "Too many failed authentications from this address (`TOO_MANY_AUTH_FAILURES`)", body = ErrorBody),
+        AuthErrors,
         (status = 404, description = "No such session for this account (`SESSION_NOT_FOUND`)", body = ErrorBody),
     ),
 )]

@@ -8,6 +8,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::json::ApiJson;
+use super::openapi::AuthErrors;
 use super::{ApiError, AppState, Authenticated};
 use crate::domain::{AccountId, ChannelId, MessageText, PhoneNumber};
 
@@ -34,9 +35,7 @@ fn channel_id(raw: &str) -> Result<ChannelId, ApiError> {
         (status = 400, description = "A bad body (`INVALID_JSON`, `INVALID_REQUEST`, … see the code)", body = ErrorBody),
         (status = 413, description = "The body is over 64 KiB (`PAYLOAD_TOO_LARGE`)", body = ErrorBody),
         (status = 415, description = "The body is not sent as JSON (`UNSUPPORTED_MEDIA_TYPE`)", body = ErrorBody),
-        (status = 401, description = "No valid token (`UNAUTHENTICATED`)", body = ErrorBody),
-        (status = 403, description = "The token lacks the scope (`INSUFFICIENT_SCOPE`)", body = ErrorBody),
-        (status = 429, description = "Too many failed authentications from this address (`TOO_MANY_AUTH_FAILURES`)", body = ErrorBody),
+        AuthErrors,
         (status = 404, description = "No such channel for this account (`CHANNEL_NOT_FOUND`)", body = ErrorBody),
         (status = 409, description = "The channel was unlinked on the phone (`CHANNEL_DISCONNECTED`)", body = ErrorBody),
         (status = 503, description = "The store or the channel is unavailable right now; retry (`SERVICE_UNAVAILABLE`)", body = ErrorBody),
@@ -67,16 +66,7 @@ async fn send_text(
     path = "/v1/messages/template",
     tag = "messages",
     request_body = TemplateOrBulkRequest,
-    responses(
-        (status = 400, description = "`QR_NOT_SUPPORTED_FOR_TEMPLATE_OR_BULK`, or a bad body", body = ErrorBody),
-        (status = 413, description = "The body is over 64 KiB (`PAYLOAD_TOO_LARGE`)", body = ErrorBody),
-        (status = 415, description = "The body is not sent as JSON (`UNSUPPORTED_MEDIA_TYPE`)", body = ErrorBody),
-        (status = 401, description = "No valid token (`UNAUTHENTICATED`)", body = ErrorBody),
-        (status = 403, description = "The token lacks the scope (`INSUFFICIENT_SCOPE`)", body = ErrorBody),
-        (status = 429, description = "Too many failed authentications from this address (`TOO_MANY_AUTH_FAILURES`)", body = ErrorBody),
-        (status = 404, description = "No such channel for this account (`CHANNEL_NOT_FOUND`)", body = ErrorBody),
-        (status = 503, description = "The store or the channel is unavailable right now; retry (`SERVICE_UNAVAILABLE`)", body = ErrorBody),
-    ),
+    responses(TemplateOrBulkErrors, AuthErrors),
 )]
 async fn send_template(
     auth: Authenticated,
@@ -93,16 +83,7 @@ async fn send_template(
     path = "/v1/messages/bulk",
     tag = "messages",
     request_body = TemplateOrBulkRequest,
-    responses(
-        (status = 400, description = "`QR_NOT_SUPPORTED_FOR_TEMPLATE_OR_BULK`, or a bad body", body = ErrorBody),
-        (status = 413, description = "The body is over 64 KiB (`PAYLOAD_TOO_LARGE`)", body = ErrorBody),
-        (status = 415, description = "The body is not sent as JSON (`UNSUPPORTED_MEDIA_TYPE`)", body = ErrorBody),
-        (status = 401, description = "No valid token (`UNAUTHENTICATED`)", body = ErrorBody),
-        (status = 403, description = "The token lacks the scope (`INSUFFICIENT_SCOPE`)", body = ErrorBody),
-        (status = 429, description = "Too many failed authentications from this address (`TOO_MANY_AUTH_FAILURES`)", body = ErrorBody),
-        (status = 404, description = "No such channel for this account (`CHANNEL_NOT_FOUND`)", body = ErrorBody),
-        (status = 503, description = "The store or the channel is unavailable right now; retry (`SERVICE_UNAVAILABLE`)", body = ErrorBody),
-    ),
+    responses(TemplateOrBulkErrors, AuthErrors),
 )]
 async fn send_bulk(
     auth: Authenticated,
@@ -110,6 +91,35 @@ async fn send_bulk(
     body: ApiJson<Value>,
 ) -> Result<StatusCode, ApiError> {
     template_or_bulk(auth, state, body).await
+}
+
+/// What `/v1/messages/template` and `/v1/messages/bulk` answer besides [`AuthErrors`]. Never
+/// built: it only describes responses.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+enum TemplateOrBulkErrors {
+    #[response(
+        status = 400,
+        description = "`QR_NOT_SUPPORTED_FOR_TEMPLATE_OR_BULK`, or a bad body"
+    )]
+    BadRequest(ErrorBody),
+    #[response(status = 413, description = "The body is over 64 KiB (`PAYLOAD_TOO_LARGE`)")]
+    PayloadTooLarge(ErrorBody),
+    #[response(
+        status = 415,
+        description = "The body is not sent as JSON (`UNSUPPORTED_MEDIA_TYPE`)"
+    )]
+    UnsupportedMediaType(ErrorBody),
+    #[response(
+        status = 404,
+        description = "No such channel for this account (`CHANNEL_NOT_FOUND`)"
+    )]
+    ChannelNotFound(ErrorBody),
+    #[response(
+        status = 503,
+        description = "The store or the channel is unavailable right now; retry (`SERVICE_UNAVAILABLE`)"
+    )]
+    ServiceUnavailable(ErrorBody),
 }
 
 /// What template and bulk bodies must hold here: the rest of a Cloud API body is not read.

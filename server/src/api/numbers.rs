@@ -5,6 +5,7 @@ use keebai_protocol::{ConnectionType, Number, NumbersResponse, Scope};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::openapi::AuthErrors;
 use super::{ApiError, AppState, Authenticated};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -19,9 +20,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     tag = "channels",
     responses(
         (status = 200, description = "The numbers of the token’s account, oldest first", body = NumbersResponse),
-        (status = 401, description = "No valid token (`UNAUTHENTICATED`)", body = ErrorBody),
-        (status = 403, description = "The token lacks the scope (`INSUFFICIENT_SCOPE`)", body = ErrorBody),
-        (status = 429, description = "Too many failed authentications from this address (`TOO_MANY_AUTH_FAILURES`)", body = ErrorBody),
+        AuthErrors,
         (status = 503, description = "The store or the channel is unavailable right now; retry (`SERVICE_UNAVAILABLE`)", body = ErrorBody),
     ),
 )]

@@ -39,6 +39,23 @@ use super::AppState;
 )]
 struct ApiDoc;
 
+/// The answers of every route that takes a token, documented once: list it in a route's
+/// `responses(…)`. (`POST /v1/channels/whatsapp/connect` lists its own, as its 429 has a second
+/// cause.) Never built: it only describes responses.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub(crate) enum AuthErrors {
+    #[response(status = 401, description = "No valid token (`UNAUTHENTICATED`)")]
+    Unauthenticated(ErrorBody),
+    #[response(status = 403, description = "The token lacks the scope (`INSUFFICIENT_SCOPE`)")]
+    InsufficientScope(ErrorBody),
+    #[response(
+        status = 429,
+        description = "Too many failed authentications from this address (`TOO_MANY_AUTH_FAILURES`)"
+    )]
+    TooManyAuthFailures(ErrorBody),
+}
+
 /// `Authorization: Bearer kbai_pk_…`.
 struct BearerToken;
 
