@@ -51,7 +51,9 @@ seed="${KEEBAI_FUZZ_SEED:-20261125}"
 seed_args=(--seed "$seed")
 [[ "$seed" == random ]] && seed_args=()
 say "schemathesis $schemathesis_version against http://127.0.0.1:$port/v1/openapi.json"
-"$venv/bin/st" run "http://127.0.0.1:$port/v1/openapi.json" \
+# From the temp dir: schemathesis keeps a cache of earlier failures in `.schemathesis/` under
+# the working directory, which would otherwise land in the clone and change later runs.
+(cd "$data" && "$venv/bin/st" run "http://127.0.0.1:$port/v1/openapi.json" \
     --wait-for-schema 30 \
     --header "Authorization: Bearer $token" \
     --checks all \
@@ -61,7 +63,7 @@ say "schemathesis $schemathesis_version against http://127.0.0.1:$port/v1/openap
     --request-timeout 10 \
     "${seed_args[@]}" \
     --report har --report-dir "$data/report" \
-    --no-color
+    --no-color)
 
 # 4. It really sent at least 1,000 requests.
 sent="$(/usr/bin/python3 -c 'import json, sys, glob
