@@ -2,10 +2,10 @@ use super::{Store, StoreError};
 use crate::domain::{self, ChannelId, MessageId, MessageText, PhoneNumber};
 
 impl Store {
-    /// Records a message that the channel's linker accepted. The text itself is not kept: the
-    /// API user has it, and a message log is a privacy liability we do not need.
     /// Records a message about to be handed to WhatsApp (`sending`), before it is: a message
-    /// the store cannot record is never sent, so a 503 always means "nothing happened".
+    /// the store cannot record is never sent, so a 503 always means "nothing happened". The
+    /// text itself is not kept: the API user has it, and a message log is a privacy liability
+    /// we do not need.
     pub async fn record_outgoing_message(
         &self,
         id: &MessageId,
