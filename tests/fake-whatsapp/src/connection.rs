@@ -1,0 +1,774 @@
+//! One client connection: the WebSocket, the handshake, then nodes until either side closes.
+//!
+//! What the fake answers, and why (whatsapp-rust 0.7.0 waits on each):
+//! - a new device (ClientPayload with `device_pairing_data`) gets `<pair-device>` with the
+//!   configured number of refs; the phone's scan arrives as [`Command::Scanned`];
+//! - a linked device gets `<success t lid>`; on its first login after pairing the phone also
+//!   pushes its name (`<notification type="account_sync" pushname>`) and shares its app-state
+//!   keys (a Signal `pkmsg` from device 0), which saves the client's fixed 10 s wait;
+//! - after the client's `<active/>` IQ: `<ib><offline count="0"/></ib>` (sends wait for it);
+//! - `w:sync:app:state`: every requested collection echoed, empty, at version 0 (an error or an
+//!   omitted collection means no `Connected` for 180 s);
+//! - `encrypt`: prekey uploads stored, prekey bundles served, `<digest/>` answered 501 (404
+//!   would make the client re-upload in a loop);
+//! - `usync`: devices of contacts (device 0) and of the account (0 and its companions, with a
+//!   key-index list); no LIDs for contacts, so sends stay on phone-number addressing;
+//! - `abt`, `blocklist`, `privacy`, `passive`, `w:p`: empty results; any other IQ: error 501
+//!   (an unanswered IQ makes the client reconnect within about 20–50 s);
+//! - `<message>`: every `<enc>` for a contact is decrypted and recorded, then acked.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, bail};
+use futures::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio_websockets::{Message, WebSocketStream};
+use whatsapp_rust::wacore::libsignal::protocol::ProtocolAddress;
+use whatsapp_rust::wacore_binary::builder::NodeBuilder;
+use whatsapp_rust::wacore_binary::{Jid, Node, NodeContent};
+use whatsapp_rust::waproto::buffa::{Message as _, MessageField};
+use whatsapp_rust::waproto::whatsapp as wa;
+
+use crate::noise::{Frames, Responder, Transport};
+use crate::phone::{Account, QrCode, Signed};
+use crate::signal::{Companion, Party, SharedParty};
+use crate::{Interruption, ReceivedText, Shared, WireEvent, lock};
+
+const SERVER: &str = "s.whatsapp.net";
+
+/// What a test (through [`crate::FakeWhatsapp`]) asks of a connection.
+pub enum Command {
+    /// The phone scanned one of this connection's codes.
+    Scanned {
+        account: Box<Account>,
+        code: QrCode,
+        done: oneshot::Sender<anyhow::Result<String>>,
+    },
+    Interrupt(Interruption),
+    RequestPasskey,
+    Close,
+}
+
+/// A live connection, as the shared state knows it.
+pub struct Handle {
+    pub commands: mpsc::UnboundedSender<Command>,
+    /// `(user, device)` of a linked device; `None` while pairing.
+    pub login: Option<(String, u16)>,
+}
+
+/// A scan waiting for the companion's `pair-device-sign`.
+struct PendingPair {
+    iq_id: String,
+    account: Account,
+    code: QrCode,
+    signed: Signed,
+    device: u16,
+    done: oneshot::Sender<anyhow::Result<String>>,
+}
+
+struct Conn {
+    shared: Arc<Shared>,
+    id: u64,
+    ws: WebSocketStream<TcpStream>,
+    transport: Transport,
+    /// The client's Noise static key.
+    client_static: [u8; 32],
+    /// A new device's registration keys.
+    registration: Option<Companion>,
+    login: Option<(String, u16)>,
+    pairing: Option<PendingPair>,
+    next_id: u64,
+}
+
+pub async fn serve(shared: Arc<Shared>, id: u64, socket: TcpStream) {
+    let (commands, receiver) = mpsc::unbounded_channel();
+    let result = run(&shared, id, socket, commands, receiver).await;
+    if let Err(error) = &result {
+        tracing::debug!(conn = id, error = %format!("{error:#}"), "fake WhatsApp connection ended");
+    }
+    lock(&shared.state).connections.remove(&id);
+    shared.record(WireEvent::Closed { conn: id });
+}
+
+async fn run(
+    shared: &Arc<Shared>,
+    id: u64,
+    socket: TcpStream,
+    commands: mpsc::UnboundedSender<Command>,
+    mut receiver: mpsc::UnboundedReceiver<Command>,
+) -> anyhow::Result<()> {
+    let (_request, mut ws) = tokio_websockets::ServerBuilder::new().accept(socket).await?;
+    let mut frames = Frames::default();
+    let handshake = async {
+        let hello = next_frame(&mut ws, &mut frames).await?;
+        let (responder, server_hello) = Responder::answer(&shared.static_key, &hello)?;
+        let pattern = responder.pattern;
+        ws.send(Message::binary(crate::noise::frame(&server_hello)?)).await?;
+        let finish = next_frame(&mut ws, &mut frames).await?;
+        anyhow::Ok((pattern, responder.finish(&finish)?))
+    };
+    let (pattern, finished) = match handshake.await {
+        Ok(done) => done,
+        Err(error) => {
+            shared.record(WireEvent::HandshakeFailed { conn: id, error: format!("{error:#}") });
+            return Err(error);
+        }
+    };
+    let payload = finished.payload;
+    let login = payload.username.map(|user| (user.to_string(), payload.device.unwrap_or(0) as u16));
+    let registration = match payload.device_pairing_data.as_option() {
+        Some(data) if login.is_none() => {
+            Some(Companion::from_registration(finished.client_static, data)?)
+        }
+        _ => None,
+    };
+    let interruption = {
+        let mut state = lock(&shared.state);
+        state.connections.insert(id, Handle { commands, login: login.clone() });
+        state.next_connections.pop_front()
+    };
+    shared.record(WireEvent::Connected { conn: id, pattern, login: login.clone() });
+    let mut conn = Conn {
+        shared: shared.clone(),
+        id,
+        ws,
+        transport: Transport::new(finished.read, finished.write),
+        client_static: finished.client_static,
+        registration,
+        login,
+        pairing: None,
+        next_id: 0,
+    };
+    if let Some(how) = interruption {
+        return conn.interrupt(how).await;
+    }
+    conn.open().await?;
+    loop {
+        tokio::select! {
+            message = conn.ws.next() => {
+                let Some(message) = message else { return Ok(()) };
+                let message = message?;
+                if message.is_close() {
+                    return Ok(());
+                }
+                if !message.is_binary() {
+                    continue;
+                }
+                frames.feed(&message.into_payload());
+                while let Some(frame) = frames.next_frame()? {
+                    let bytes = conn.transport.open(frame)?;
+                    let node = whatsapp_rust::wacore_binary::marshal::unmarshal_ref(&bytes)?.to_owned();
+                    conn.shared.record(WireEvent::Received { conn: id, node: node.clone() });
+                    conn.receive(node).await?;
+                }
+            }
+            command = receiver.recv() => match command {
+                None | Some(Command::Close) => return Ok(()),
+                Some(Command::Interrupt(how)) => return conn.interrupt(how).await,
+                Some(Command::RequestPasskey) => conn.request_passkey().await?,
+                Some(Command::Scanned { account, code, done }) => conn.scanned(account, code, done).await?,
+            },
+        }
+    }
+}
+
+async fn next_frame(
+    ws: &mut WebSocketStream<TcpStream>,
+    frames: &mut Frames,
+) -> anyhow::Result<Vec<u8>> {
+    loop {
+        if let Some(frame) = frames.next_frame()? {
+            return Ok(frame);
+        }
+        let message = ws.next().await.context("the client closed during the handshake")??;
+        if message.is_close() {
+            bail!("the client closed during the handshake");
+        }
+        frames.feed(&message.into_payload());
+    }
+}
+
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
+}
+
+fn attr(node: &Node, name: &str) -> Option<String> {
+    node.attrs.get(name).map(|v| v.as_str().into_owned())
+}
+
+fn children(node: &Node) -> &[Node] {
+    node.children().unwrap_or_default()
+}
+
+fn bytes(node: &Node) -> Option<&[u8]> {
+    match &node.content {
+        Some(NodeContent::Bytes(bytes)) => Some(bytes),
+        _ => None,
+    }
+}
+
+/// `<iq type="result" id=… from="s.whatsapp.net">children</iq>`.
+fn result(id: &str, content: Vec<Node>) -> Node {
+    let iq = NodeBuilder::new("iq").attr("id", id).attr("type", "result").attr("from", SERVER);
+    if content.is_empty() { iq.build() } else { iq.children(content).build() }
+}
+
+fn error(id: &str, code: u16) -> Node {
+    NodeBuilder::new("iq")
+        .attr("id", id)
+        .attr("type", "error")
+        .attr("from", SERVER)
+        .children([NodeBuilder::new("error")
+            .attr("code", code.to_string())
+            .attr("text", "not-implemented")
+            .build()])
+        .build()
+}
+
+/// The digits of a JID's user part, and its device.
+fn user_of(jid: &str) -> (String, u16) {
+    let (user, _server) = jid.split_once('@').unwrap_or((jid, ""));
+    let (user, device) =
+        user.split_once(':').map_or((user, 0), |(u, d)| (u, d.parse().unwrap_or(0)));
+    (user.to_owned(), device)
+}
+
+impl Conn {
+    fn next_id(&mut self) -> String {
+        self.next_id += 1;
+        format!("fake-{}-{}", self.id, self.next_id)
+    }
+
+    async fn send(&mut self, node: Node) -> anyhow::Result<()> {
+        let plaintext = whatsapp_rust::wacore_binary::marshal::marshal(&node)?;
+        let frame = self.transport.seal(&plaintext)?;
+        self.shared.record(WireEvent::Sent { conn: self.id, node });
+        self.ws.send(Message::binary(frame)).await?;
+        Ok(())
+    }
+
+    async fn close(&mut self) -> anyhow::Result<()> {
+        let _ = self.ws.close().await;
+        Ok(())
+    }
+
+    /// The first nodes: `<pair-device>` for a new device, `<success>` or a refusal for a linked one.
+    async fn open(&mut self) -> anyhow::Result<()> {
+        let Some((user, device)) = self.login.clone() else {
+            if self.registration.is_none() {
+                self.send(failure("400")).await?;
+                return self.close().await;
+            }
+            return self.offer_refs().await;
+        };
+        let (known, first_login, lid, push_name) = {
+            let state = lock(&self.shared.state);
+            let companion = state.devices.get(&(user.clone(), device));
+            let account = state.accounts.get(&user);
+            (
+                companion.is_some_and(|c| c.noise_pub == self.client_static),
+                companion.is_some_and(|c| !c.logged_in),
+                account.map(|a| a.lid.clone()).unwrap_or_default(),
+                account.map(|a| a.push_name.clone()).unwrap_or_default(),
+            )
+        };
+        if !known {
+            // A device the phone removed, or never linked.
+            self.send(failure("401")).await?;
+            return self.close().await;
+        }
+        let mut success = NodeBuilder::new("success").attr("t", now().to_string());
+        if !lid.is_empty() {
+            success = success.attr("lid", format!("{lid}@lid"));
+        }
+        self.send(success.build()).await?;
+        if first_login {
+            if let Some(companion) =
+                lock(&self.shared.state).devices.get_mut(&(user.clone(), device))
+            {
+                companion.logged_in = true;
+            }
+            // The phone tells its new companion its name, as after any change on the phone.
+            if !push_name.is_empty() {
+                let id = self.next_id();
+                self.send(
+                    NodeBuilder::new("notification")
+                        .attr("from", SERVER)
+                        .attr("id", id)
+                        .attr("type", "account_sync")
+                        .attr("t", now().to_string())
+                        .attr("pushname", push_name)
+                        .build(),
+                )
+                .await?;
+            }
+            if self.shared.config.share_app_state_keys {
+                self.share_app_state_keys(&user, device).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn offer_refs(&mut self) -> anyhow::Result<()> {
+        let refs: Vec<String> = (0..self.shared.config.refs_per_connection)
+            .map(|n| format!("2@fake{}r{n}{:016x}", self.id, rand::random::<u64>()))
+            .collect();
+        {
+            let mut state = lock(&self.shared.state);
+            for reference in &refs {
+                state.refs.insert(reference.clone(), self.id);
+            }
+        }
+        let id = self.next_id();
+        let refs = refs.into_iter().map(|r| NodeBuilder::new("ref").bytes(r.into_bytes()).build());
+        self.send(
+            NodeBuilder::new("iq")
+                .attr("from", SERVER)
+                .attr("type", "set")
+                .attr("id", id)
+                .attr("xmlns", "md")
+                .children([NodeBuilder::new("pair-device").children(refs).build()])
+                .build(),
+        )
+        .await
+    }
+
+    async fn interrupt(&mut self, how: Interruption) -> anyhow::Result<()> {
+        let node = match how {
+            Interruption::DeviceRemoved => stream_error_conflict("device_removed"),
+            Interruption::Replaced => stream_error_conflict("replaced"),
+            Interruption::LoggedOut => failure("401"),
+            Interruption::TemporaryBan => NodeBuilder::new("failure")
+                .attr("reason", "402")
+                .attr("code", "101")
+                .attr("expire", "3600")
+                .build(),
+            Interruption::ClientOutdated => failure("405"),
+            Interruption::Refused => failure("400"),
+        };
+        self.send(node).await?;
+        self.close().await
+    }
+
+    async fn request_passkey(&mut self) -> anyhow::Result<()> {
+        let id = self.next_id();
+        let options = r#"{"challenge":"ZmFrZS1jaGFsbGVuZ2U","rpId":"web.whatsapp.com","userVerification":"required","timeout":60000}"#;
+        self.send(
+            NodeBuilder::new("notification")
+                .attr("from", SERVER)
+                .attr("id", id)
+                .attr("type", "passkey_prologue_request")
+                .attr("t", now().to_string())
+                .children([NodeBuilder::new("passkey_request_options")
+                    .bytes(options.as_bytes().to_vec())
+                    .build()])
+                .build(),
+        )
+        .await
+    }
+
+    /// The phone scanned `code`: send the signed `pair-success`; `pair-device-sign` finishes it.
+    async fn scanned(
+        &mut self,
+        account: Box<Account>,
+        code: QrCode,
+        done: oneshot::Sender<anyhow::Result<String>>,
+    ) -> anyhow::Result<()> {
+        let account = *account;
+        if self.registration.is_none() || code.noise_pub != self.client_static {
+            let _ = done.send(Err(anyhow::anyhow!("the QR's noise key is not this connection's")));
+            return Ok(());
+        }
+        let device = {
+            let mut state = lock(&self.shared.state);
+            let account_state =
+                state.accounts.entry(account.user.clone()).or_insert_with(|| account.clone());
+            account_state.linked += 1;
+            6 + account_state.linked
+        };
+        let key_index = u32::from(device) - 6;
+        let signed = match crate::phone::sign_companion(&account, &code, key_index) {
+            Ok(signed) => signed,
+            Err(error) => {
+                let _ = done.send(Err(error));
+                return Ok(());
+            }
+        };
+        let iq_id = self.next_id();
+        let mut success = vec![
+            NodeBuilder::new("device-identity")
+                .attr("key-index", key_index.to_string())
+                .bytes(signed.container.clone())
+                .build(),
+            NodeBuilder::new("platform").attr("name", "smba").build(),
+            NodeBuilder::new("device")
+                .attr("jid", Jid::pn_device(account.user.clone(), device))
+                .attr("lid", Jid::lid_device(account.lid.clone(), device))
+                .build(),
+        ];
+        if let Some(name) = &account.business_name {
+            success.push(NodeBuilder::new("biz").attr("name", name.clone()).build());
+        }
+        self.send(
+            NodeBuilder::new("iq")
+                .attr("from", SERVER)
+                .attr("type", "set")
+                .attr("id", iq_id.clone())
+                .attr("xmlns", "md")
+                .children([NodeBuilder::new("pair-success").children(success).build()])
+                .build(),
+        )
+        .await?;
+        self.pairing = Some(PendingPair { iq_id, account, code, signed, device, done });
+        Ok(())
+    }
+
+    /// The companion answered `pair-success`: check its signature, link it, restart the stream.
+    async fn pair_device_sign(&mut self, node: &Node) -> anyhow::Result<()> {
+        let Some(pending) = self.pairing.take() else { return Ok(()) };
+        let answer = node
+            .get_optional_child("pair-device-sign")
+            .and_then(|sign| sign.get_optional_child("device-identity"))
+            .and_then(bytes);
+        let verified = match answer {
+            None => Err(anyhow::anyhow!("the companion refused pair-success: {node:?}")),
+            Some(answer) => crate::phone::verify_device_sign(
+                &pending.account,
+                &pending.code,
+                &pending.signed,
+                answer,
+            ),
+        };
+        if let Err(error) = verified {
+            let _ = pending.done.send(Err(error));
+            return Ok(());
+        }
+        let user = pending.account.user.clone();
+        let Some(mut companion) = self.registration.clone() else { return Ok(()) };
+        companion.adv_identity = answer.map(<[u8]>::to_vec).unwrap_or_default();
+        {
+            let mut state = lock(&self.shared.state);
+            state.devices.insert((user.clone(), pending.device), companion);
+            state
+                .phones
+                .entry(user.clone())
+                .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(Party::new())));
+        }
+        self.shared.record(WireEvent::Paired { user: user.clone(), device: pending.device });
+        let _ = pending.done.send(Ok(format!("{user}:{}@{SERVER}", pending.device)));
+        // WhatsApp restarts the stream after a link; the client logs in again at once.
+        self.send(NodeBuilder::new("stream:error").attr("code", "515").build()).await?;
+        self.close().await
+    }
+
+    async fn receive(&mut self, node: Node) -> anyhow::Result<()> {
+        match node.tag.as_ref() {
+            "iq" => self.iq(node).await,
+            "message" => self.message(node).await,
+            _ => Ok(()),
+        }
+    }
+
+    async fn iq(&mut self, node: Node) -> anyhow::Result<()> {
+        let id = attr(&node, "id").unwrap_or_default();
+        match attr(&node, "type").as_deref() {
+            Some("result") | Some("error") => {
+                if self.pairing.as_ref().is_some_and(|p| p.iq_id == id) {
+                    self.pair_device_sign(&node).await?;
+                }
+                return Ok(());
+            }
+            _ => {}
+        }
+        let xmlns = attr(&node, "xmlns").unwrap_or_default();
+        let first = children(&node).first().map(|c| c.tag.to_string()).unwrap_or_default();
+        let answer = match (xmlns.as_str(), first.as_str()) {
+            ("passive", _) => {
+                self.send(result(&id, vec![])).await?;
+                // WhatsApp ends the offline backlog (none here) after the active IQ; sends
+                // wait for this marker.
+                let offline = NodeBuilder::new("offline").attr("count", "0").build();
+                self.send(NodeBuilder::new("ib").children([offline]).build()).await?;
+                return Ok(());
+            }
+            ("encrypt", "digest") => error(&id, 501),
+            ("encrypt", "key") => self.prekey_bundles(&id, &node).await?,
+            ("encrypt", "count") => {
+                result(&id, vec![NodeBuilder::new("count").attr("value", "812").build()])
+            }
+            ("encrypt", _) => {
+                self.store_prekeys(&node);
+                result(&id, vec![])
+            }
+            ("usync", _) => self.usync(&id, &node),
+            ("w:sync:app:state", _) => {
+                let collections = node
+                    .get_optional_child("sync")
+                    .map(children)
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|c| attr(c, "name"))
+                    .map(|name| {
+                        NodeBuilder::new("collection")
+                            .attr("name", name)
+                            .attr("version", "0")
+                            .build()
+                    })
+                    .collect::<Vec<_>>();
+                result(&id, vec![NodeBuilder::new("sync").children(collections).build()])
+            }
+            ("abt", _) => {
+                result(&id, vec![NodeBuilder::new("props").attr("protocol", "1").build()])
+            }
+            ("privacy", "privacy") => result(&id, vec![NodeBuilder::new("privacy").build()]),
+            ("blocklist" | "privacy" | "w:p" | "urn:xmpp:ping" | "md", _) => result(&id, vec![]),
+            _ => error(&id, 501),
+        };
+        self.send(answer).await
+    }
+
+    /// The companion's prekey upload: kept so the phone can open a session to it.
+    fn store_prekeys(&mut self, node: &Node) {
+        let Some((user, device)) = self.login.clone() else { return };
+        let Some(list) = node.get_optional_child("list") else { return };
+        let prekeys: Vec<(u32, whatsapp_rust::wacore::libsignal::protocol::PublicKey)> =
+            children(list)
+                .iter()
+                .filter_map(|key| {
+                    let id = key.get_optional_child("id").and_then(bytes)?;
+                    let value = key.get_optional_child("value").and_then(bytes)?;
+                    let id = id.iter().fold(0u32, |n, b| (n << 8) | u32::from(*b));
+                    let value =
+                whatsapp_rust::wacore::libsignal::protocol::PublicKey::from_djb_public_key_bytes(
+                    value,
+                )
+                .ok()?;
+                    Some((id, value))
+                })
+                .collect();
+        if let Some(companion) = lock(&self.shared.state).devices.get_mut(&(user, device)) {
+            companion.prekeys = prekeys;
+        }
+    }
+
+    /// `usync`: a contact has one device (0); the account has its phone (0) and its companions.
+    fn usync(&mut self, id: &str, node: &Node) -> Node {
+        let usync = node.get_optional_child("usync");
+        let wants_devices = usync
+            .and_then(|u| u.get_optional_child("query"))
+            .is_some_and(|q| q.get_optional_child("devices").is_some());
+        let users =
+            usync.and_then(|u| u.get_optional_child("list")).map(children).unwrap_or_default();
+        let state = lock(&self.shared.state);
+        let own = self.login.as_ref().map(|(user, _)| user.clone()).unwrap_or_default();
+        let own_lid = state.accounts.get(&own).map(|a| a.lid.clone()).unwrap_or_default();
+        let answered = users
+            .iter()
+            .filter_map(|user| {
+                let jid = attr(user, "jid")?;
+                let (digits, _) = user_of(&jid);
+                let entry = NodeBuilder::new("user").attr("jid", jid.clone());
+                if !wants_devices {
+                    return Some(entry.build());
+                }
+                let is_own = digits == own || (!own_lid.is_empty() && digits == own_lid);
+                let mut devices = vec![NodeBuilder::new("device").attr("id", "0").build()];
+                let mut lists = Vec::new();
+                if is_own {
+                    let mut indexes = Vec::new();
+                    for ((u, device), _) in state.devices.iter() {
+                        if *u == own {
+                            let key_index = u32::from(*device) - 6;
+                            indexes.push(key_index);
+                            devices.push(
+                                NodeBuilder::new("device")
+                                    .attr("id", device.to_string())
+                                    .attr("key-index", key_index.to_string())
+                                    .build(),
+                            );
+                        }
+                    }
+                    lists.push(key_index_list(&indexes));
+                }
+                let mut content = vec![NodeBuilder::new("device-list").children(devices).build()];
+                content.extend(lists);
+                Some(
+                    entry.children([NodeBuilder::new("devices").children(content).build()]).build(),
+                )
+            })
+            .collect::<Vec<_>>();
+        result(
+            id,
+            vec![
+                NodeBuilder::new("usync")
+                    .children([NodeBuilder::new("list").children(answered).build()])
+                    .build(),
+            ],
+        )
+    }
+
+    /// Prekey bundles: the account's phone for the account's own JIDs, a contact for any other.
+    async fn prekey_bundles(&mut self, id: &str, node: &Node) -> anyhow::Result<Node> {
+        let own = self.login.as_ref().map(|(user, _)| user.clone()).unwrap_or_default();
+        let requested: Vec<String> = node
+            .get_optional_child("key")
+            .map(children)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|user| attr(user, "jid"))
+            .collect();
+        let mut users = Vec::new();
+        for jid in requested {
+            let (digits, device) = user_of(&jid);
+            let party = {
+                let mut state = lock(&self.shared.state);
+                let own_lid = state.accounts.get(&own).map(|a| a.lid.clone()).unwrap_or_default();
+                if digits == own || digits == own_lid {
+                    if device != 0 {
+                        continue;
+                    }
+                    state.phones.get(&own).cloned()
+                } else {
+                    Some(state.contacts.entry(digits.clone()).or_insert_with(new_party).clone())
+                }
+            };
+            let Some(party) = party else { continue };
+            let parsed: Jid = jid.parse().map_err(|e| anyhow::anyhow!("{jid}: {e:?}"))?;
+            users.push(party.lock().await.bundle_node(parsed)?);
+        }
+        Ok(result(id, vec![NodeBuilder::new("list").children(users).build()]))
+    }
+
+    /// A text from the companion: decrypt the copy of every contact, record it, ack.
+    async fn message(&mut self, node: Node) -> anyhow::Result<()> {
+        let Some((user, device)) = self.login.clone() else { return Ok(()) };
+        let id = attr(&node, "id").unwrap_or_default();
+        let to = attr(&node, "to").unwrap_or_default();
+        let sender = ProtocolAddress::new(&format!("{user}:{device}@c.us"), 0.into());
+        let copies = node.get_optional_child("participants").map(children).unwrap_or_default();
+        for copy in copies {
+            let Some(jid) = attr(copy, "jid") else { continue };
+            let (digits, _) = user_of(&jid);
+            let Some(enc) = copy.get_optional_child("enc") else { continue };
+            let kind = attr(enc, "type").unwrap_or_default();
+            let party = {
+                let state = lock(&self.shared.state);
+                if digits == user { None } else { state.contacts.get(&digits).cloned() }
+            };
+            // The copy for the account's own phone is a DeviceSentMessage; only contacts count.
+            let Some(party) = party else { continue };
+            let decrypted =
+                party.lock().await.decrypt(&sender, &kind, bytes(enc).unwrap_or_default()).await;
+            match decrypted {
+                Ok(message) => {
+                    let text = message.conversation.clone().unwrap_or_default();
+                    lock(&self.shared.state).texts.push(ReceivedText {
+                        from: format!("{user}:{device}"),
+                        to: jid.clone(),
+                        text,
+                    });
+                    self.shared.changed.notify_waiters();
+                }
+                Err(error) => {
+                    tracing::warn!(%jid, error = %format!("{error:#}"), "the fake contact cannot decrypt")
+                }
+            }
+        }
+        let ack = NodeBuilder::new("ack")
+            .attr("class", "message")
+            .attr("id", id)
+            .attr("from", to)
+            .attr("t", now().to_string())
+            .build();
+        self.send(ack).await
+    }
+
+    /// The phone (device 0) shares an app-state key with its new companion, Signal-encrypted.
+    async fn share_app_state_keys(&mut self, user: &str, device: u16) -> anyhow::Result<()> {
+        let (phone, bundle) = {
+            let state = lock(&self.shared.state);
+            let phone = state.phones.get(user).cloned().context("no phone for this account")?;
+            let companion =
+                state.devices.get(&(user.to_owned(), device)).context("no such companion")?;
+            (phone, companion.bundle(device)?)
+        };
+        let key = wa::message::AppStateSyncKey {
+            key_id: MessageField::some(wa::message::AppStateSyncKeyId {
+                key_id: Some(rand::random::<[u8; 6]>().to_vec()),
+            }),
+            key_data: MessageField::some(wa::message::AppStateSyncKeyData {
+                key_data: Some(rand::random::<[u8; 32]>().to_vec()),
+                fingerprint: MessageField::some(wa::message::AppStateSyncKeyFingerprint {
+                    raw_id: Some(1),
+                    current_index: Some(0),
+                    device_indexes: vec![0],
+                }),
+                timestamp: Some(now() as i64 * 1000),
+            }),
+        };
+        let message = wa::Message {
+            protocol_message: MessageField::some(wa::message::ProtocolMessage {
+                r#type: Some(wa::message::protocol_message::Type::APP_STATE_SYNC_KEY_SHARE),
+                app_state_sync_key_share: MessageField::some(wa::message::AppStateSyncKeyShare {
+                    keys: vec![key],
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let mut plaintext = message.encode_to_vec();
+        let pad = 1 + rand::random::<u8>() % 16;
+        plaintext.extend(std::iter::repeat_n(pad, usize::from(pad)));
+        let companion = ProtocolAddress::new(&format!("{user}:{device}@c.us"), 0.into());
+        let (kind, ciphertext) =
+            phone.lock().await.encrypt(&companion, &bundle, &plaintext).await?;
+        let id = format!("3EB0{:018X}", rand::random::<u64>() as u128 * 1000);
+        let enc =
+            NodeBuilder::new("enc").attr("v", "2").attr("type", kind).bytes(ciphertext).build();
+        self.send(
+            NodeBuilder::new("message")
+                .attr("from", Jid::pn(user.to_owned()))
+                .attr("id", id)
+                .attr("t", now().to_string())
+                .attr("type", "text")
+                .attr("category", "peer")
+                .children([enc])
+                .build(),
+        )
+        .await
+    }
+}
+
+fn new_party() -> SharedParty {
+    Arc::new(tokio::sync::Mutex::new(Party::new()))
+}
+
+fn failure(reason: &str) -> Node {
+    NodeBuilder::new("failure").attr("reason", reason.to_owned()).build()
+}
+
+fn stream_error_conflict(kind: &'static str) -> Node {
+    NodeBuilder::new("stream:error")
+        .children([NodeBuilder::new("conflict").attr("type", kind).build()])
+        .build()
+}
+
+/// An `ADVSignedKeyIndexList` listing the companions' key indexes (the client decodes only the
+/// details; its signature is not checked by whatsapp-rust 0.7.0).
+fn key_index_list(indexes: &[u32]) -> Node {
+    let details = wa::ADVKeyIndexList {
+        raw_id: Some(1),
+        timestamp: Some(now()),
+        current_index: indexes.iter().copied().max(),
+        valid_indexes: indexes.to_vec(),
+        ..Default::default()
+    };
+    let signed =
+        wa::ADVSignedKeyIndexList { details: Some(details.encode_to_vec()), ..Default::default() };
+    NodeBuilder::new("key-index-list")
+        .attr("ts", now().to_string())
+        .bytes(signed.encode_to_vec())
+        .build()
+}
