@@ -118,13 +118,16 @@ pub enum FailureCode {
     ClientOutdated,
     /// The server could not complete the pairing (details in its log).
     Internal,
+    /// WhatsApp asked to confirm the new linked device with a passkey of the account, which
+    /// only WhatsApp's own apps can do; link with another method or from WhatsApp Web.
+    PasskeyRequired,
     #[serde(other)]
     Other,
 }
 
 impl FailureCode {
     /// Every named code (not [`FailureCode::Other`]).
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 14] = [
         Self::Expired,
         Self::DeviceLimit,
         Self::WhatsappUnreachable,
@@ -138,6 +141,7 @@ impl FailureCode {
         Self::ConnectFailure,
         Self::ClientOutdated,
         Self::Internal,
+        Self::PasskeyRequired,
     ];
 
     /// The code named `code` on the wire; [`FailureCode::Other`] for a name this version does not
@@ -161,6 +165,7 @@ impl FailureCode {
             Self::ConnectFailure => "connect_failure",
             Self::ClientOutdated => "client_outdated",
             Self::Internal => "internal",
+            Self::PasskeyRequired => "passkey_required",
             Self::Other => "other",
         }
     }
@@ -347,7 +352,8 @@ mod tests {
             | FailureCode::TemporaryBan
             | FailureCode::ConnectFailure
             | FailureCode::ClientOutdated
-            | FailureCode::Internal => FailureCode::ALL.contains(&code),
+            | FailureCode::Internal
+            | FailureCode::PasskeyRequired => FailureCode::ALL.contains(&code),
             FailureCode::Other => !FailureCode::ALL.contains(&code),
         };
         for code in FailureCode::ALL.into_iter().chain([FailureCode::Other]) {

@@ -32,6 +32,9 @@ pub enum Command {
     /// Manage personal access tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Check that this build trusts only WhatsApp's own servers (exit 1 if it would accept a
+    /// fake one, as test builds do).
+    CheckBuild,
 }
 
 #[derive(Debug, Subcommand)]

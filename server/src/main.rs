@@ -47,6 +47,14 @@ async fn main() -> anyhow::Result<()> {
             startup::cancel_on_signal(app.shutdown_token());
             app.run_until_stopped().await
         }
+        Command::CheckBuild => {
+            if keebai_server::linker::whatsapp::accepts_unsigned_certificates() {
+                eprintln!("{}", startup::UNSAFE_BUILD);
+                std::process::exit(1);
+            }
+            println!("WhatsApp certificate chains: verified (this build can dial WhatsApp)");
+            Ok(())
+        }
         Command::Token(command) => {
             let store = Store::open(&cli.data_dir).await?;
             let result = token(&store, command).await;

@@ -32,6 +32,12 @@ use crate::linker::{SimulatedLinker, WhatsappLinker};
 use crate::pairing::{Linker, PairingEngine};
 use crate::store::Store;
 
+/// Why a test build refuses to dial WhatsApp (see `linker::whatsapp::guard`).
+pub const UNSAFE_BUILD: &str = "this keebai-server build accepts WhatsApp servers whose \
+    certificates WhatsApp did not sign (whatsapp-rust's test-only danger-skip-cert-chain-verify \
+    feature, which `cargo test` and `cargo bench` builds enable); it will not dial WhatsApp. \
+    Build the server with `cargo build --release -p keebai-server` (scripts/run.sh does).";
+
 /// After shutdown starts, connections still open this long are dropped.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 /// A client must send a request's headers within this time (slowloris protection).
@@ -58,6 +64,11 @@ impl App {
                 (Arc::new(sim.clone()), Some(sim), None)
             }
             LinkerChoice::Whatsapp => {
+                if args.whatsapp_ws_url.is_none()
+                    && crate::linker::whatsapp::accepts_unsigned_certificates()
+                {
+                    anyhow::bail!(UNSAFE_BUILD);
+                }
                 let whatsapp = WhatsappLinker::new(args.whatsapp(&data_dir), store.clone());
                 (Arc::new(whatsapp.clone()), None, Some(whatsapp))
             }

@@ -12,8 +12,9 @@
 //! | `LoggedOut { reason, … }` | `failed` `logged_out` |
 //! | `StreamReplaced` | `failed` `stream_replaced` |
 //! | `TemporaryBan { code, expire, … }` | `failed` `temporary_ban` |
-//! | `ConnectFailure { reason, message, … }` | `failed` `connect_failure` |
+//! | `ConnectFailure { reason, message, … }` | `failed` `connect_failure`; ignored for 500 and 503, after which whatsapp-rust reconnects by itself |
 //! | `ClientOutdated` | `failed` `client_outdated` |
+//! | `PairPasskeyRequest` (the account confirms new devices with a passkey) | `failed` `passkey_required` |
 //! | `SelfPushNameUpdated { new_name, … }` | the push name, if it comes in time |
 //!
 //! Push name, first that is not empty: the client's own (`Client::push_name`, usually synced
@@ -111,6 +112,7 @@ impl PairingAdapter {
                     ban.expire.num_minutes().max(0)
                 ),
             ),
+            Event::ConnectFailure(failure) if failure.reason.should_reconnect() => Reaction::Ignore,
             Event::ConnectFailure(failure) => failed(
                 FailureCode::ConnectFailure,
                 format!(
@@ -122,6 +124,17 @@ impl PairingAdapter {
             Event::ClientOutdated(_) => failed(
                 FailureCode::ClientOutdated,
                 "WhatsApp considers this client outdated; the server needs a newer whatsapp-rust."
+                    .into(),
+            ),
+            // WhatsApp asks for a WebAuthn assertion by a passkey already registered to the
+            // account, for the relying party web.whatsapp.com: only WhatsApp's own apps and
+            // WhatsApp Web can produce it, never a server (whatsapp-rust `passkey/mod.rs`).
+            // Failing at once beats waiting out the window for a step nobody can take.
+            Event::PairPasskeyRequest(_) => failed(
+                FailureCode::PasskeyRequired,
+                "WhatsApp asks to confirm this new linked device with the account's passkey, \
+                 which only WhatsApp's own apps can do. Link from WhatsApp Web once, or turn off \
+                 the passkey requirement, then try again."
                     .into(),
             ),
             Event::SelfPushNameUpdated(update) => {
@@ -144,14 +157,42 @@ impl PairingAdapter {
     }
 }
 
+/// How a live channel's client ended for good: whatsapp-rust does not reconnect after these
+/// (`handle_stream_error`, `handle_connect_failure` in its `client/node_io.rs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LiveEnding {
+    /// The phone removed the device, or WhatsApp logged it out: the link is gone.
+    Unlinked,
+    /// WhatsApp ended the connection and the client stopped (replaced, banned for a while,
+    /// outdated, refused); the link may still be valid. The code names the cause.
+    Stopped(FailureCode),
+}
+
+/// Whether `event` ends a live channel's client, and how.
+pub fn live_ending(event: &Event) -> Option<LiveEnding> {
+    match event {
+        Event::LoggedOut(_) => Some(LiveEnding::Unlinked),
+        Event::ConnectFailure(failure) if failure.reason.should_reconnect() => None,
+        Event::StreamReplaced(_)
+        | Event::TemporaryBan(_)
+        | Event::ClientOutdated(_)
+        | Event::ConnectFailure(_) => match PairingAdapter::default().react(event) {
+            Reaction::Report(LinkerEvent::Failed { code, .. }) => Some(LiveEnding::Stopped(code)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
 
     use whatsapp_rust::types::events::{
         ClientOutdated, ConnectFailure, ConnectFailureReason, Connected, LoggedOut, PairError,
-        PairSuccess, PairingQrCode, PairingQrCodesExhausted, QrScannedWithoutMultidevice,
-        SelfPushNameUpdated, StreamReplaced, TempBanReason, TemporaryBan,
+        PairPasskeyRequest, PairSuccess, PairingQrCode, PairingQrCodesExhausted,
+        QrScannedWithoutMultidevice, SelfPushNameUpdated, StreamReplaced, TempBanReason,
+        TemporaryBan,
     };
 
     use super::*;
@@ -283,16 +324,47 @@ mod tests {
             ),
             (
                 Event::ConnectFailure(
-                    ConnectFailure::builder()
-                        .reason(ConnectFailureReason::ServiceUnavailable)
-                        .build(),
+                    ConnectFailure::builder().reason(ConnectFailureReason::BadUserAgent).build(),
                 ),
                 FailureCode::ConnectFailure,
             ),
             (Event::ClientOutdated(ClientOutdated::builder().build()), FailureCode::ClientOutdated),
+            (
+                Event::PairPasskeyRequest(
+                    PairPasskeyRequest::builder().request_options_json("{}".into()).build(),
+                ),
+                FailureCode::PasskeyRequired,
+            ),
         ];
         for (event, code) in cases {
             assert_eq!(failure_code(PairingAdapter::default().react(&event)), code, "{event:?}");
+        }
+    }
+
+    #[test]
+    fn a_live_channel_ends_unlinked_on_logout_and_stopped_on_other_endings() {
+        let logout = Event::LoggedOut(
+            LoggedOut::builder().on_connect(true).reason(ConnectFailureReason::LoggedOut).build(),
+        );
+        assert_eq!(live_ending(&logout), Some(LiveEnding::Unlinked));
+        let replaced = Event::StreamReplaced(StreamReplaced::builder().build());
+        assert_eq!(live_ending(&replaced), Some(LiveEnding::Stopped(FailureCode::StreamReplaced)));
+        let outdated = Event::ClientOutdated(ClientOutdated::builder().build());
+        assert_eq!(live_ending(&outdated), Some(LiveEnding::Stopped(FailureCode::ClientOutdated)));
+        let retried = Event::ConnectFailure(
+            ConnectFailure::builder().reason(ConnectFailureReason::ServiceUnavailable).build(),
+        );
+        assert_eq!(live_ending(&retried), None, "whatsapp-rust reconnects by itself");
+        assert_eq!(live_ending(&Event::Connected(Connected::builder().build())), None);
+    }
+
+    #[test]
+    fn a_refusal_whatsapp_rust_retries_by_itself_is_not_a_failure() {
+        for reason in
+            [ConnectFailureReason::ServiceUnavailable, ConnectFailureReason::InternalServerError]
+        {
+            let event = Event::ConnectFailure(ConnectFailure::builder().reason(reason).build());
+            assert_eq!(PairingAdapter::default().react(&event), Reaction::Ignore);
         }
     }
 

@@ -4,6 +4,7 @@
 //! - `adapter`: whatsapp-rust events to engine events (the mapping table lives there).
 //! - `devices`: the device files under `<data-dir>/devices/`.
 //! - `client`: starting and stopping one client on one device file.
+//! - `guard`: whether this build trusts only WhatsApp's own certificates.
 //!
 //! One pairing attempt runs one client on a fresh device file named after the channel id it
 //! will get. Without network, whatsapp-rust emits no event at all and retries forever; the
@@ -14,12 +15,15 @@
 //!
 //! A linked device becomes a *live channel*: its client keeps running, is resumed at every
 //! start, and sends the channel's texts. A logout from the phone marks the channel
-//! `disconnected` and deletes its device file. An attempt that ends any other way (cancel,
+//! `disconnected` and deletes its device file. Any other ending after which whatsapp-rust does
+//! not reconnect (replaced by another connection, a temporary ban, an outdated client, a
+//! refusal) also marks it `disconnected`, keeping the device file; re-linking reconnects it. An attempt that ends any other way (cancel,
 //! expiry, failure, shutdown) stops its client within a second and deletes its files.
 
 mod adapter;
 mod client;
 mod devices;
+mod guard;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -33,10 +37,10 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use whatsapp_rust::Jid;
 use whatsapp_rust::bot::BotHandle;
-use whatsapp_rust::types::events::Event;
 
-pub use adapter::{PairingAdapter, Reaction, phone_of};
+pub use adapter::{LiveEnding, PairingAdapter, Reaction, phone_of};
 pub use devices::DeviceFiles;
+pub use guard::accepts_unsigned_certificates;
 
 use crate::domain::{ChannelId, MessageId, MessageText, PhoneNumber};
 use crate::pairing::{Attempt, Linker, LinkerEvent, LinkerKind, SendError};
@@ -208,13 +212,16 @@ impl Inner {
         let mut live = lock(&self.live);
         let watcher = self.watchers.spawn(async move {
             let Device { handle, events } = device;
-            let logged_out = loop {
+            let ending = loop {
                 tokio::select! {
-                    () = stopped.cancelled() => break false,
-                    event = events.recv() => match event.as_deref() {
-                        Ok(Event::LoggedOut(_)) => break true,
-                        Ok(_) => {}
-                        Err(_) => break false,
+                    () = stopped.cancelled() => break None,
+                    event = events.recv() => match event {
+                        Ok(event) => {
+                            if let Some(ending) = adapter::live_ending(&event) {
+                                break Some(ending);
+                            }
+                        }
+                        Err(_) => break None,
                     },
                 }
             };
@@ -228,11 +235,20 @@ impl Inner {
             drop(own);
             client::stop(handle).await;
             drop(events);
-            if logged_out {
-                tracing::info!(channel = %id, "the phone removed this linked device");
-                inner.mark_unlinked(&id).await;
-                if let Err(error) = inner.files.remove(&id) {
-                    tracing::warn!(channel = %id, %error, "cannot delete the device file");
+            match ending {
+                None => {}
+                Some(LiveEnding::Unlinked) => {
+                    tracing::info!(channel = %id, "the phone removed this linked device");
+                    inner.mark_unlinked(&id).await;
+                    if let Err(error) = inner.files.remove(&id) {
+                        tracing::warn!(channel = %id, %error, "cannot delete the device file");
+                    }
+                }
+                Some(LiveEnding::Stopped(cause)) => {
+                    // The link may be intact; whatsapp-rust will not retry, and neither do we:
+                    // re-linking the phone reconnects the channel.
+                    tracing::warn!(channel = %id, cause = cause.as_str(), "WhatsApp ended this channel's connection");
+                    inner.mark_unlinked(&id).await;
                 }
             }
         });
@@ -457,7 +473,7 @@ mod tests {
     use futures::StreamExt;
     use keebai_protocol::StreamEvent;
     use whatsapp_rust::types::events::{
-        ConnectFailureReason, LoggedOut, PairingQrCode, PairingQrCodesExhausted,
+        ConnectFailureReason, Event, LoggedOut, PairingQrCode, PairingQrCodesExhausted,
     };
 
     use super::*;
