@@ -244,7 +244,12 @@ impl SseReader {
 
     /// The next event with its id, or `None` once the server closed the stream.
     pub async fn next(&mut self) -> Option<(u64, StreamEvent)> {
-        let event = tokio::time::timeout(EVENT_TIMEOUT, self.events.next())
+        self.next_within(EVENT_TIMEOUT).await
+    }
+
+    /// Like [`SseReader::next`], waiting up to `within` instead.
+    pub async fn next_within(&mut self, within: Duration) -> Option<(u64, StreamEvent)> {
+        let event = tokio::time::timeout(within, self.events.next())
             .await
             .expect("an event (or the end of the stream) within the timeout")?
             .expect("a well-formed SSE stream");

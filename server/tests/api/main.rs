@@ -13,3 +13,4 @@ mod routes;
 mod sim;
 mod stream;
 mod whatsapp;
+mod wire;

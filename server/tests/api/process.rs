@@ -17,11 +17,12 @@ use crate::helpers::{PHONE, SseReader, assert_error};
 
 const BIN: &str = env!("CARGO_BIN_EXE_keebai-server");
 
-struct Server {
-    child: Child,
-    address: SocketAddr,
+/// The real `keebai-server` binary, on a free port, its log lines kept.
+pub struct Server {
+    pub child: Child,
+    pub address: SocketAddr,
     logs: Arc<Mutex<Vec<String>>>,
-    client: reqwest::Client,
+    pub client: reqwest::Client,
 }
 
 impl Server {
@@ -32,6 +33,22 @@ impl Server {
 
     /// `linker: None` leaves `KEEBAI_LINKER` unset (the default).
     async fn start_with_linker(data_dir: &Path, linker: Option<&str>) -> Self {
+        Self::spawn(data_dir, linker, &[]).await
+    }
+
+    /// The server with `linker` (or the default) and extra environment variables.
+    pub async fn spawn(data_dir: &Path, linker: Option<&str>, env: &[(&str, &str)]) -> Self {
+        Self::try_spawn(data_dir, linker, env)
+            .await
+            .unwrap_or_else(|logs| panic!("the server exited before it listened:\n{logs}"))
+    }
+
+    /// Like [`Server::spawn`]; a server that exits before it listens gives its log instead.
+    pub async fn try_spawn(
+        data_dir: &Path,
+        linker: Option<&str>,
+        env: &[(&str, &str)],
+    ) -> Result<Self, String> {
         let mut command = Command::new(BIN);
         match linker {
             Some(linker) => command.env("KEEBAI_LINKER", linker),
@@ -42,6 +59,7 @@ impl Server {
             .env("KEEBAI_LISTEN", "127.0.0.1:0")
             .env("KEEBAI_SIM_LINK_DELAY_MS", "0")
             .env("RUST_LOG", "debug")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
@@ -53,8 +71,8 @@ impl Server {
             let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
                 .await
                 .expect("the server starts")
-                .unwrap()
-                .expect("the server logs its address before exiting");
+                .unwrap();
+            let Some(line) = line else { return Err(logs.lock().unwrap().join("\n")) };
             logs.lock().unwrap().push(line.clone());
             if let Some(rest) = line.split("address=").nth(1) {
                 break rest.split_whitespace().next().unwrap().parse().unwrap();
@@ -66,14 +84,14 @@ impl Server {
                 sink.lock().unwrap().push(line);
             }
         });
-        Self { child, address, logs, client: reqwest::Client::new() }
+        Ok(Self { child, address, logs, client: reqwest::Client::new() })
     }
 
-    fn url(&self, path: &str) -> String {
+    pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.address, path)
     }
 
-    async fn connect(&self, token: &str) -> ConnectResponse {
+    pub async fn connect(&self, token: &str) -> ConnectResponse {
         let response = self
             .client
             .post(self.url("/v1/channels/whatsapp/connect"))
@@ -86,11 +104,11 @@ impl Server {
         response.json().await.unwrap()
     }
 
-    async fn stream(&self, token: &str, session: &ConnectResponse) -> reqwest::Response {
+    pub async fn stream(&self, token: &str, session: &ConnectResponse) -> reqwest::Response {
         self.client.get(self.url(&session.stream_url)).bearer_auth(token).send().await.unwrap()
     }
 
-    async fn numbers(&self, token: &str) -> NumbersResponse {
+    pub async fn numbers(&self, token: &str) -> NumbersResponse {
         let response = self
             .client
             .get(self.url("/v1/whatsapp/numbers"))
@@ -101,12 +119,12 @@ impl Server {
         response.json().await.unwrap()
     }
 
-    fn logs(&self) -> String {
+    pub fn logs(&self) -> String {
         self.logs.lock().unwrap().join("\n")
     }
 }
 
-fn token_command(data_dir: &Path, args: &[&str]) -> std::process::Output {
+pub fn token_command(data_dir: &Path, args: &[&str]) -> std::process::Output {
     std::process::Command::new(BIN)
         .env("KEEBAI_DATA_DIR", data_dir)
         .arg("token")
@@ -229,10 +247,27 @@ async fn sigterm_ends_open_streams_within_a_second_and_exits_cleanly() {
 #[tokio::test]
 async fn the_default_linker_is_whatsapp_never_the_simulator() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start_with_linker(dir.path(), None).await;
+    // A test build may dial only a test endpoint (see the next test); a closed port will do.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let url = format!("ws://{closed}/ws/chat");
+    let env = [("KEEBAI_WHATSAPP_WS_URL", url.as_str())];
+    let server = Server::spawn(dir.path(), None, &env).await;
     let logs = server.logs();
     assert!(logs.contains("linker=\"whatsapp\""), "{logs}");
     let scan = json!({"qr": "2@x,y,z,w,9", "phone_number": PHONE});
     let response = server.client.post(server.url("/sim/scan")).json(&scan).send().await.unwrap();
     assert_error(response, StatusCode::NOT_FOUND, ErrorCode::NotFound).await;
+}
+
+#[tokio::test]
+async fn a_test_build_refuses_to_dial_whatsapp() {
+    // `cargo test` builds this binary with whatsapp-rust's danger-skip-cert-chain-verify (the
+    // dev-dependency that lets the fake WhatsApp server in): without a test endpoint it must not
+    // start the whatsapp linker at all. The release build's side is `scripts/check-release.sh`.
+    let dir = tempfile::tempdir().unwrap();
+    let logs = Server::try_spawn(dir.path(), Some("whatsapp"), &[]).await.err().expect("it exits");
+    assert!(logs.contains("will not dial WhatsApp"), "{logs}");
+    let output = std::process::Command::new(BIN).arg("check-build").output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("danger-skip-cert-chain-verify"));
 }

@@ -1,5 +1,5 @@
-//! The real linker (whatsapp-rust) on a machine that cannot reach WhatsApp: everything up to the
-//! network, for real. Pairing past the network is covered with the simulated phone.
+//! The real linker (whatsapp-rust) against endpoints that never answer a handshake: everything up
+//! to the network, for real. Pairing past the network is in `wire.rs`, against the fake WhatsApp.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -19,12 +19,12 @@ use crate::helpers::{TestApp, assert_error, spawn_app_with};
 
 /// A local stand-in for WhatsApp's WebSocket endpoint that accepts connections and then either
 /// drops them at once or never answers.
-struct FakeWhatsapp {
+struct DeadEndpoint {
     url: String,
     accepted: Arc<AtomicUsize>,
 }
 
-impl FakeWhatsapp {
+impl DeadEndpoint {
     async fn start(hang: bool) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("ws://{}/ws/chat", listener.local_addr().unwrap());
@@ -43,9 +43,9 @@ impl FakeWhatsapp {
     }
 }
 
-fn whatsapp_args(args: &mut ServeArgs, fake: &FakeWhatsapp, timeout_secs: u64) {
+fn whatsapp_args(args: &mut ServeArgs, endpoint: &DeadEndpoint, timeout_secs: u64) {
     args.linker = LinkerChoice::Whatsapp;
-    args.whatsapp_ws_url = Some(fake.url.clone());
+    args.whatsapp_ws_url = Some(endpoint.url.clone());
     args.whatsapp_version = Some((2, 3000, 1_023_456_789));
     args.whatsapp_connect_timeout_secs = timeout_secs;
 }
@@ -89,36 +89,16 @@ async fn failure(app: &TestApp) -> (keebai_protocol::FailedEvent, Duration) {
     }
 }
 
-#[tokio::test]
-async fn a_real_session_on_this_machine_ends_whatsapp_unreachable_and_leaves_no_device_file() {
-    // The real endpoint, as in production. These machines cannot reach WhatsApp.
-    let app = spawn_app_with(|args| {
-        args.linker = LinkerChoice::Whatsapp;
-        args.whatsapp_connect_timeout_secs = 2;
-    })
-    .await;
-    let (failed, after) = failure(&app).await;
-    assert_eq!(failed.code, FailureCode::WhatsappUnreachable);
-    assert!(
-        failed.reason.contains("WhatsApp") && failed.reason.contains("2 s"),
-        "{}",
-        failed.reason
-    );
-    assert!(after >= Duration::from_secs(2) && after < Duration::from_secs(4), "{after:?}");
-    let dir = devices_dir(&app);
-    eventually("the pending device file is deleted", Duration::from_secs(2), || {
-        files_in(&dir).is_empty()
-    })
-    .await;
-}
+// The real endpoint, as in production, is dialled only by a build without the test-only
+// certificate feature: the release binary's test is `release_build` in the e2e tests.
 
 #[tokio::test]
 async fn a_client_whose_connections_are_dropped_fails_at_the_deadline_and_releases_its_files() {
-    let fake = FakeWhatsapp::start(false).await;
-    let app = spawn_app_with(|args| whatsapp_args(args, &fake, 1)).await;
+    let endpoint = DeadEndpoint::start(false).await;
+    let app = spawn_app_with(|args| whatsapp_args(args, &endpoint, 1)).await;
     let (failed, _) = failure(&app).await;
     assert_eq!(failed.code, FailureCode::WhatsappUnreachable);
-    assert!(fake.accepted.load(Ordering::SeqCst) > 0, "the client really dialed the endpoint");
+    assert!(endpoint.accepted.load(Ordering::SeqCst) > 0, "the client really dialed the endpoint");
     let dir = devices_dir(&app);
     eventually("no device file and no open handle", Duration::from_secs(1), || {
         files_in(&dir).is_empty() && open_files_under(&dir) == 0
@@ -129,13 +109,13 @@ async fn a_client_whose_connections_are_dropped_fails_at_the_deadline_and_releas
 #[tokio::test]
 async fn cancel_stops_a_connecting_client_within_a_second_and_deletes_its_device_file() {
     // An endpoint that never answers: the client's own connect timeout would be 20 s.
-    let fake = FakeWhatsapp::start(true).await;
-    let app = spawn_app_with(|args| whatsapp_args(args, &fake, 60)).await;
+    let endpoint = DeadEndpoint::start(true).await;
+    let app = spawn_app_with(|args| whatsapp_args(args, &endpoint, 60)).await;
     let dir = devices_dir(&app);
     let session = app.connect_ok().await;
     let mut stream = app.stream(&session).await;
     eventually("the client dials", Duration::from_secs(10), || {
-        fake.accepted.load(Ordering::SeqCst) > 0
+        endpoint.accepted.load(Ordering::SeqCst) > 0
     })
     .await;
     assert_eq!(
@@ -157,13 +137,13 @@ async fn cancel_stops_a_connecting_client_within_a_second_and_deletes_its_device
 
 #[tokio::test]
 async fn shutdown_stops_connecting_clients_and_deletes_their_device_files() {
-    let fake = FakeWhatsapp::start(true).await;
-    let app = spawn_app_with(|args| whatsapp_args(args, &fake, 60)).await;
+    let endpoint = DeadEndpoint::start(true).await;
+    let app = spawn_app_with(|args| whatsapp_args(args, &endpoint, 60)).await;
     let dir = devices_dir(&app);
     let session = app.connect_ok().await;
     let _stream = app.stream(&session).await;
     eventually("the client dials", Duration::from_secs(10), || {
-        fake.accepted.load(Ordering::SeqCst) > 0
+        endpoint.accepted.load(Ordering::SeqCst) > 0
     })
     .await;
 
@@ -218,8 +198,8 @@ async fn at_start_linked_channels_come_back_missing_devices_disconnect_and_lefto
         (ids[0].clone(), ids[1].clone(), leftover)
     };
 
-    let fake = FakeWhatsapp::start(false).await;
-    let app = crate::helpers::spawn_app_in(dir, |args| whatsapp_args(args, &fake, 20)).await;
+    let endpoint = DeadEndpoint::start(false).await;
+    let app = crate::helpers::spawn_app_in(dir, |args| whatsapp_args(args, &endpoint, 20)).await;
     let whatsapp = app.state.whatsapp.clone().unwrap();
     eventually("the linked channel is live again", Duration::from_secs(10), || {
         whatsapp.live_channels() == vec![linked.clone()]
@@ -262,8 +242,8 @@ async fn at_start_linked_channels_come_back_missing_devices_disconnect_and_lefto
 
 #[tokio::test]
 async fn the_whatsapp_linker_has_no_sim_routes() {
-    let fake = FakeWhatsapp::start(false).await;
-    let app = spawn_app_with(|args| whatsapp_args(args, &fake, 20)).await;
+    let endpoint = DeadEndpoint::start(false).await;
+    let app = spawn_app_with(|args| whatsapp_args(args, &endpoint, 20)).await;
     let body = json!({"qr": "2@x,y,z,w,9", "phone_number": "+56912345678"});
     assert_error(
         app.post_json("/sim/scan", None, &body).await,

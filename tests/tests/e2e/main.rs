@@ -2,6 +2,8 @@
 //! linker), through a recording proxy. Each flow runs on the debug build and on the release
 //! build (wasm-opt), since optimizer bugs show only there.
 
+mod release_server;
+
 use keebai_e2e::browser::Browser;
 use keebai_e2e::recorder::Recorder;
 use keebai_e2e::server::Server;

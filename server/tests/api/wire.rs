@@ -1,0 +1,404 @@
+//! The real linker, end to end: the `keebai-server` binary with `KEEBAI_LINKER=whatsapp`, its
+//! unmodified whatsapp-rust client pointed at the fake WhatsApp server (`tests/fake-whatsapp`),
+//! driven only through the public API. The fake records the wire, so each test also checks what
+//! WhatsApp would have seen.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use keebai_fake_whatsapp::{Config, FakeWhatsapp, Interruption, Pattern, Phone, WireEvent};
+use keebai_protocol::{
+    ChannelStatus, ConnectResponse, ConnectedEvent, ErrorCode, FailureCode, SendTextResponse,
+    StreamEvent,
+};
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{SseReader, assert_error};
+use crate::process::{Server, token_command};
+
+const PHONE: &str = "+56912345678";
+const CONTACT: &str = "+56911111111";
+/// Generous: the first login after pairing takes a few round trips on a loaded CI machine.
+const LINK_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A data dir, a token with every scope, the fake WhatsApp, and the server pointed at it.
+struct Rig {
+    dir: tempfile::TempDir,
+    token: String,
+    fake: FakeWhatsapp,
+    server: Server,
+}
+
+impl Rig {
+    async fn start(config: Config) -> Self {
+        Self::start_with(config, &[]).await
+    }
+
+    async fn start_with(config: Config, env: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let output = token_command(
+            dir.path(),
+            &[
+                "create",
+                "--account",
+                "acme",
+                "--scope",
+                "channels:connect",
+                "--scope",
+                "channels:read",
+                "--scope",
+                "messages:send",
+            ],
+        );
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let token = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+        let fake = FakeWhatsapp::start(config).await.unwrap();
+        let server = spawn(dir.path(), &fake, env).await;
+        Self { dir, token, fake, server }
+    }
+
+    async fn restart(&mut self) {
+        self.server = spawn(self.dir.path(), &self.fake, &[]).await;
+    }
+
+    async fn session(&self) -> (ConnectResponse, SseReader) {
+        let session = self.server.connect(&self.token).await;
+        let stream = SseReader::new(self.server.stream(&self.token, &session).await);
+        (session, stream)
+    }
+
+    /// Links `phone` through a new session: QR from the stream, the fake phone scans it.
+    async fn link(&self, phone: &Phone) -> ConnectedEvent {
+        let (_, mut stream) = self.session().await;
+        let qr = stream.next_qr().await;
+        self.fake.scan(&qr, phone).await.unwrap();
+        assert_eq!(stream.next_event().await, StreamEvent::Connecting);
+        match stream.next_within(LINK_TIMEOUT).await {
+            Some((_, StreamEvent::Connected(connected))) => connected,
+            other => panic!("expected connected, got {other:?}\n{}", self.server.logs()),
+        }
+    }
+
+    async fn send_text(&self, channel_id: &str, to: &str, text: &str) -> reqwest::Response {
+        self.server
+            .client
+            .post(self.server.url("/v1/messages/text"))
+            .bearer_auth(&self.token)
+            .json(&json!({"channel_id": channel_id, "to": to, "text": text}))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn status_of(&self, channel_id: &str) -> ChannelStatus {
+        let numbers = self.server.numbers(&self.token).await.data;
+        numbers.iter().find(|n| n.channel_id == channel_id).expect("the channel is listed").status
+    }
+
+    /// Waits until the channel has `status`.
+    async fn wait_for_status(&self, channel_id: &str, status: ChannelStatus) {
+        let deadline = Instant::now() + LINK_TIMEOUT;
+        while self.status_of(channel_id).await != status {
+            assert!(Instant::now() < deadline, "{channel_id} never became {status:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn device_file(&self, channel_id: &str) -> std::path::PathBuf {
+        self.dir.path().join("devices").join(format!("{channel_id}.db"))
+    }
+
+    /// Asserts that the fake sees no new connection for a while: no reconnect loop.
+    async fn assert_no_new_connections(&self) {
+        let before = self.fake.connections();
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert_eq!(self.fake.connections(), before, "no reconnect after a final ending");
+    }
+}
+
+async fn spawn(dir: &Path, fake: &FakeWhatsapp, env: &[(&str, &str)]) -> Server {
+    let mut all = vec![
+        ("KEEBAI_WHATSAPP_WS_URL", fake.url()),
+        ("KEEBAI_WHATSAPP_VERSION", "2.3000.1023456789"),
+        ("RUST_LOG", "info,whatsapp_rust=info"),
+    ];
+    all.extend_from_slice(env);
+    Server::spawn(dir, Some("whatsapp"), &all).await
+}
+
+fn phone() -> Phone {
+    Phone::new(PHONE, "Lucio")
+}
+
+#[tokio::test]
+async fn a_phone_scans_the_streamed_qr_and_the_channel_is_linked() {
+    let rig = Rig::start(Config::default()).await;
+    let (_, mut stream) = rig.session().await;
+    let qr = stream.next_qr().await;
+    assert!(rig.fake.offered(qr.split(',').next().unwrap()), "the QR carries the fake's ref: {qr}");
+
+    let scanned = Instant::now();
+    let device = rig.fake.scan(&qr, &phone()).await.unwrap();
+    assert_eq!(stream.next_event().await, StreamEvent::Connecting);
+    let Some((_, StreamEvent::Connected(connected))) = stream.next_within(LINK_TIMEOUT).await
+    else {
+        panic!("no connected\n{}", rig.server.logs())
+    };
+    eprintln!("scan -> connected: {:?}", scanned.elapsed());
+    stream.assert_closed().await;
+
+    assert_eq!(connected.phone_number, PHONE);
+    assert_eq!(connected.push_name, "Lucio");
+    assert!(device.starts_with("56912345678:"), "{device}");
+    let numbers = rig.server.numbers(&rig.token).await.data;
+    assert_eq!(numbers.len(), 1);
+    assert_eq!(numbers[0].channel_id, connected.channel_id);
+    assert_eq!(numbers[0].status, ChannelStatus::Connected);
+    assert!(rig.device_file(&connected.channel_id).exists(), "its device file");
+    let events = rig.fake.events();
+    assert!(
+        events.iter().any(|e| matches!(e, WireEvent::Paired { user, .. } if user == "56912345678")),
+        "the phone verified the companion's pair-device-sign"
+    );
+    let key_share_read = events.iter().any(|e| match e {
+        WireEvent::Received { node, .. } => {
+            node.tag == "receipt"
+                && node.attrs.get("type").is_some_and(|t| t.as_str() == "peer_msg")
+        }
+        _ => false,
+    });
+    assert!(key_share_read, "the companion decrypted the phone's app-state key share");
+    let logins: Vec<_> = events
+        .iter()
+        .filter(|e| matches!(e, WireEvent::Connected { login: Some(_), .. }))
+        .collect();
+    assert_eq!(logins.len(), 1, "one login after the 515 restart: {logins:?}");
+}
+
+#[tokio::test]
+async fn a_business_phone_links_with_its_business_name() {
+    let rig = Rig::start(Config::default()).await;
+    let mut phone = Phone::new(PHONE, "");
+    phone.business_name = Some("Ferretería Lucio".into());
+    let connected = rig.link(&phone).await;
+    assert_eq!(connected.push_name, "Ferretería Lucio");
+}
+
+#[tokio::test]
+async fn a_text_reaches_the_contact_decrypted_and_the_api_answers_sent() {
+    let rig = Rig::start(Config::default()).await;
+    let connected = rig.link(&phone()).await;
+
+    let response = rig.send_text(&connected.channel_id, CONTACT, "Hola, ¿cómo estás? 👋").await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let sent: SendTextResponse = response.json().await.unwrap();
+    assert_eq!(sent.status, keebai_protocol::MessageStatus::Sent);
+
+    let text = rig.fake.wait_for_text(1, LINK_TIMEOUT).await.unwrap();
+    assert_eq!(text.text, "Hola, ¿cómo estás? 👋");
+    assert_eq!(text.to, "56911111111@s.whatsapp.net");
+    assert!(text.from.starts_with("56912345678:"), "{}", text.from);
+}
+
+#[tokio::test]
+async fn after_kill_9_the_channel_reconnects_by_itself_and_sends() {
+    let mut rig = Rig::start(Config::default()).await;
+    let connected = rig.link(&phone()).await;
+    let logins_before = rig.fake.connections().1;
+
+    rig.server.child.start_kill().unwrap(); // SIGKILL: no shutdown code runs
+    rig.server.child.wait().await.unwrap();
+    let restarted = Instant::now();
+    rig.restart().await;
+    let fake = &rig.fake;
+    fake.wait_until("the channel's login after the restart", LINK_TIMEOUT, |events| {
+        events.iter().filter(|e| matches!(e, WireEvent::Connected { login: Some(_), .. })).count()
+            > logins_before
+    })
+    .await
+    .unwrap();
+    eprintln!("restart -> channel logged in: {:?}", restarted.elapsed());
+
+    let resumed = fake.events().into_iter().rev().find_map(|e| match e {
+        WireEvent::Connected { pattern, login: Some(login), .. } => Some((pattern, login)),
+        _ => None,
+    });
+    let (pattern, (user, _)) = resumed.unwrap();
+    assert_eq!(pattern, Pattern::IkFallback, "a linked device resumes with Noise IK");
+    assert_eq!(user, "56912345678");
+    assert_eq!(rig.status_of(&connected.channel_id).await, ChannelStatus::Connected);
+
+    let deadline = Instant::now() + LINK_TIMEOUT;
+    loop {
+        let response = rig.send_text(&connected.channel_id, CONTACT, "after the restart").await;
+        if response.status() == StatusCode::ACCEPTED {
+            break;
+        }
+        // 503 until the resumed client is connected.
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(Instant::now() < deadline, "the resumed channel never sent");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!("restart -> channel sends: {:?}", restarted.elapsed());
+    assert_eq!(fake.wait_for_text(1, LINK_TIMEOUT).await.unwrap().text, "after the restart");
+}
+
+#[tokio::test]
+async fn the_phone_removing_the_device_disconnects_the_channel_and_relinking_reuses_its_id() {
+    let rig = Rig::start(Config::default()).await;
+    let connected = rig.link(&phone()).await;
+    let file = rig.device_file(&connected.channel_id);
+    assert!(file.exists());
+
+    assert_eq!(rig.fake.remove_devices(PHONE), 1);
+    rig.wait_for_status(&connected.channel_id, ChannelStatus::Disconnected).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while file.exists() {
+        assert!(Instant::now() < deadline, "the device file is deleted");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let response = rig.send_text(&connected.channel_id, CONTACT, "hello?").await;
+    assert_error(response, StatusCode::CONFLICT, ErrorCode::ChannelDisconnected).await;
+    rig.assert_no_new_connections().await;
+
+    let again = rig.link(&phone()).await;
+    assert_eq!(again.channel_id, connected.channel_id, "the same phone keeps its channel");
+    rig.wait_for_status(&connected.channel_id, ChannelStatus::Connected).await;
+    assert!(file.exists(), "the new device's file took the channel's name");
+}
+
+#[tokio::test]
+async fn when_a_connections_codes_run_out_a_new_connection_keeps_codes_coming_until_expiry() {
+    // One ref per connection: its code lasts 60 s (whatsapp-rust's fixed first-code time), then
+    // the client gives up that connection and the engine opens another.
+    let config = Config { refs_per_connection: 1, ..Config::default() };
+    let rig = Rig::start_with(config, &[("KEEBAI_PAIRING_TTL_SECS", "70")]).await;
+    let (_, mut stream) = rig.session().await;
+    let mut codes = Vec::new();
+    let terminal = loop {
+        match stream.next_within(Duration::from_secs(75)).await {
+            Some((_, StreamEvent::Qr(qr))) => codes.push(qr.data),
+            Some((_, other)) => break other,
+            None => panic!("the stream ended without a terminal event"),
+        }
+    };
+    let StreamEvent::Failed(failed) = terminal else { panic!("{terminal:?}") };
+    assert_eq!(failed.code, FailureCode::Expired);
+    stream.assert_closed().await;
+    assert!(codes.len() >= 2, "a second connection's code: {codes:?}");
+    let refs: std::collections::HashSet<_> =
+        codes.iter().map(|c| c.split(',').next().unwrap().to_owned()).collect();
+    assert!(refs.len() >= 2, "codes from two connections: {codes:?}");
+    assert!(rig.fake.connections().0 >= 2, "the fake saw the second connection");
+}
+
+#[tokio::test]
+async fn cancelling_closes_the_websocket_within_a_second_and_a_late_scan_links_nothing() {
+    let rig = Rig::start(Config::default()).await;
+    let (session, mut stream) = rig.session().await;
+    let qr = stream.next_qr().await;
+    let open = rig.fake.open_connections();
+    assert_eq!(open, 1);
+
+    let cancelled = Instant::now();
+    let response = rig
+        .server
+        .client
+        .delete(rig.server.url(&format!("/v1/channels/whatsapp/connect/{}", session.session_id)))
+        .bearer_auth(&rig.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    rig.fake
+        .wait_until("the websocket closed", Duration::from_secs(1), |events| {
+            events.iter().any(|e| matches!(e, WireEvent::Closed { .. }))
+        })
+        .await
+        .unwrap();
+    eprintln!("cancel -> websocket closed: {:?}", cancelled.elapsed());
+    let StreamEvent::Failed(failed) = stream.next_event().await else { panic!() };
+    assert_eq!(failed.code, FailureCode::Cancelled);
+
+    assert!(rig.fake.scan(&qr, &phone()).await.is_err(), "nobody answers the old code");
+    assert!(rig.server.numbers(&rig.token).await.data.is_empty());
+}
+
+/// A session whose pairing connection WhatsApp ends with `how` fails with `code`.
+async fn pairing_ended(how: Interruption, code: FailureCode) {
+    let rig = Rig::start(Config::default()).await;
+    let (_, mut stream) = rig.session().await;
+    stream.next_qr().await;
+    assert_eq!(rig.fake.interrupt_pairing(how), 1);
+    let event = stream.next_event().await;
+    assert!(matches!(&event, StreamEvent::Failed(f) if f.code == code), "{how:?}: {event:?}");
+    stream.assert_closed().await;
+    rig.assert_no_new_connections().await;
+}
+
+#[tokio::test]
+async fn a_replaced_stream_during_pairing_fails_the_session() {
+    pairing_ended(Interruption::Replaced, FailureCode::StreamReplaced).await;
+}
+
+#[tokio::test]
+async fn a_logout_during_pairing_fails_the_session() {
+    pairing_ended(Interruption::LoggedOut, FailureCode::LoggedOut).await;
+}
+
+#[tokio::test]
+async fn a_temporary_ban_during_pairing_fails_the_session() {
+    pairing_ended(Interruption::TemporaryBan, FailureCode::TemporaryBan).await;
+}
+
+#[tokio::test]
+async fn an_outdated_client_fails_the_session() {
+    pairing_ended(Interruption::ClientOutdated, FailureCode::ClientOutdated).await;
+}
+
+#[tokio::test]
+async fn a_refused_connection_fails_the_session_before_any_code() {
+    let rig = Rig::start(Config::default()).await;
+    rig.fake.refuse_next_connection(Interruption::Refused);
+    let (_, mut stream) = rig.session().await;
+    let event = stream.next_event().await;
+    assert!(
+        matches!(&event, StreamEvent::Failed(f) if f.code == FailureCode::ConnectFailure),
+        "{event:?}"
+    );
+    rig.assert_no_new_connections().await;
+}
+
+#[tokio::test]
+async fn a_passkey_request_fails_the_session_at_once_with_its_own_code() {
+    let rig = Rig::start(Config::default()).await;
+    let (_, mut stream) = rig.session().await;
+    stream.next_qr().await;
+    assert_eq!(rig.fake.request_passkey(), 1);
+    let event = stream.next_event().await;
+    let StreamEvent::Failed(failed) = event else { panic!("{event:?}") };
+    assert_eq!(failed.code, FailureCode::PasskeyRequired);
+    assert!(failed.reason.contains("passkey"), "{}", failed.reason);
+}
+
+#[tokio::test]
+async fn each_final_ending_of_a_live_channel_disconnects_it_without_a_reconnect_loop() {
+    for how in [
+        Interruption::Replaced,
+        Interruption::TemporaryBan,
+        Interruption::ClientOutdated,
+        Interruption::LoggedOut,
+    ] {
+        let rig = Rig::start(Config::default()).await;
+        let connected = rig.link(&phone()).await;
+        // The channel's client is up once the fake sees it logged in.
+        assert_eq!(rig.fake.interrupt_logins(PHONE, how), 1, "{how:?}");
+        rig.wait_for_status(&connected.channel_id, ChannelStatus::Disconnected).await;
+        rig.assert_no_new_connections().await;
+        let response = rig.send_text(&connected.channel_id, CONTACT, "hello?").await;
+        assert_error(response, StatusCode::CONFLICT, ErrorCode::ChannelDisconnected).await;
+        let file = rig.device_file(&connected.channel_id);
+        assert_eq!(file.exists(), how != Interruption::LoggedOut, "{how:?}: only a logout unlinks");
+    }
+}
