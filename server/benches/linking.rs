@@ -172,4 +172,8 @@ async fn main() {
     println!(
         "texts decrypted by the fake contact: {texts}; failed handshakes: {handshakes_failed}"
     );
+    // Two logins per run (after the 515 restart, after the kill -9); each further one is
+    // whatsapp-rust dropping its first connection after the restart and logging in again.
+    let logins = logins(&fake);
+    println!("logins: {logins}, {} more than two per run", logins.saturating_sub(2 * runs));
 }

@@ -85,11 +85,12 @@ struct Conn {
 pub async fn serve(shared: Arc<Shared>, id: u64, socket: TcpStream) {
     let (commands, receiver) = mpsc::unbounded_channel();
     let result = run(&shared, id, socket, commands, receiver).await;
-    if let Err(error) = &result {
-        tracing::debug!(conn = id, error = %format!("{error:#}"), "fake WhatsApp connection ended");
+    let error = result.err().map(|error| format!("{error:#}"));
+    if let Some(error) = &error {
+        tracing::debug!(conn = id, %error, "fake WhatsApp connection ended");
     }
     lock(&shared.state).connections.remove(&id);
-    shared.record(WireEvent::Closed { conn: id });
+    shared.record(WireEvent::Closed { conn: id, error });
 }
 
 async fn run(
@@ -285,28 +286,40 @@ impl Conn {
         }
         self.send(success.build()).await?;
         if first_login {
-            if let Some(companion) =
-                lock(&self.shared.state).devices.get_mut(&(user.clone(), device))
-            {
-                companion.logged_in = true;
-            }
-            // The phone tells its new companion its name, as after any change on the phone.
+            // The phone greets its new companion: its name (as after any change on the phone)
+            // and, like a real phone, its app-state keys.
+            let mut greeting = Vec::new();
             if !push_name.is_empty() {
-                let id = self.next_id();
-                self.send(
+                greeting.push(
                     NodeBuilder::new("notification")
                         .attr("from", SERVER)
-                        .attr("id", id)
+                        .attr("id", self.next_id())
                         .attr("type", "account_sync")
                         .attr("t", now().to_string())
                         .attr("pushname", push_name)
                         .build(),
-                )
-                .await?;
+                );
             }
             if self.shared.config.share_app_state_keys {
-                self.share_app_state_keys(&user, device).await?;
+                greeting.push(self.app_state_key_share(&user, device).await?);
             }
+            let mut state = lock(&self.shared.state);
+            if let Some(companion) = state.devices.get_mut(&(user.clone(), device)) {
+                companion.logged_in = true;
+                companion.offline = greeting;
+            }
+        }
+        // Like WhatsApp, deliver what the device has not acknowledged yet, on every login until
+        // it does: whatsapp-rust may drop the first connection after the 515 restart before it
+        // reads anything (a race of its own teardown against a server that answers in
+        // microseconds on loopback), and a real server would redeliver.
+        let queued = lock(&self.shared.state)
+            .devices
+            .get(&(user, device))
+            .map(|c| c.offline.clone())
+            .unwrap_or_default();
+        for node in queued {
+            self.send(node).await?;
         }
         Ok(())
     }
@@ -467,6 +480,16 @@ impl Conn {
         match node.tag.as_ref() {
             "iq" => self.iq(node).await,
             "message" => self.message(node).await,
+            // The device acknowledged a node: it is delivered.
+            "ack" | "receipt" => {
+                let (Some(login), Some(id)) = (self.login.clone(), attr(&node, "id")) else {
+                    return Ok(());
+                };
+                if let Some(companion) = lock(&self.shared.state).devices.get_mut(&login) {
+                    companion.offline.retain(|queued| attr(queued, "id").as_deref() != Some(&id));
+                }
+                Ok(())
+            }
             _ => Ok(()),
         }
     }
@@ -686,7 +709,7 @@ impl Conn {
     }
 
     /// The phone (device 0) shares an app-state key with its new companion, Signal-encrypted.
-    async fn share_app_state_keys(&mut self, user: &str, device: u16) -> anyhow::Result<()> {
+    async fn app_state_key_share(&mut self, user: &str, device: u16) -> anyhow::Result<Node> {
         let (phone, bundle) = {
             let state = lock(&self.shared.state);
             let phone = state.phones.get(user).cloned().context("no phone for this account")?;
@@ -727,17 +750,14 @@ impl Conn {
         let id = format!("3EB0{:018X}", rand::random::<u64>() as u128 * 1000);
         let enc =
             NodeBuilder::new("enc").attr("v", "2").attr("type", kind).bytes(ciphertext).build();
-        self.send(
-            NodeBuilder::new("message")
-                .attr("from", Jid::pn(user.to_owned()))
-                .attr("id", id)
-                .attr("t", now().to_string())
-                .attr("type", "text")
-                .attr("category", "peer")
-                .children([enc])
-                .build(),
-        )
-        .await
+        Ok(NodeBuilder::new("message")
+            .attr("from", Jid::pn(user.to_owned()))
+            .attr("id", id)
+            .attr("t", now().to_string())
+            .attr("type", "text")
+            .attr("category", "peer")
+            .children([enc])
+            .build())
     }
 }
 

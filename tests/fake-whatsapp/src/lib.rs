@@ -99,8 +99,9 @@ pub enum WireEvent {
     Sent { conn: u64, node: Node },
     /// The phone verified the companion's `pair-device-sign`: `user:device` is linked.
     Paired { user: String, device: u16 },
-    /// A connection ended.
-    Closed { conn: u64 },
+    /// A connection ended; `error` when the fake ended it on a fault (such as a frame it could
+    /// not read).
+    Closed { conn: u64, error: Option<String> },
 }
 
 /// A text that reached a contact of the fake, decrypted.

@@ -38,6 +38,8 @@ pub struct Companion {
     pub adv_identity: Vec<u8>,
     /// Whether it has logged in since it was linked (the phone greets it once).
     pub logged_in: bool,
+    /// Nodes for it that it has not acknowledged yet, delivered again at each login.
+    pub offline: Vec<Node>,
 }
 
 impl Companion {
@@ -69,6 +71,7 @@ impl Companion {
             prekeys: Vec::new(),
             adv_identity: Vec::new(),
             logged_in: false,
+            offline: Vec::new(),
         })
     }
 
