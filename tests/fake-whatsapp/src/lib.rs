@@ -6,7 +6,8 @@
 //! - `phone`: what the phone signs when it scans, and how it checks the companion's answer;
 //! - `signal`: Signal sessions with the companion (the app-state key share it gets, the texts
 //!   it sends);
-//! - `connection`: one client connection, from the handshake to the last node;
+//! - `connection`: one client connection, from the handshake to the last node (its IQ answers
+//!   in `connection/iq.rs`, its messages in `connection/messages.rs`);
 //! - this file: the server, its shared state, and the controls tests use.
 //!
 //! It records every connection and node ([`WireEvent`]), so tests can assert on the wire. Only

@@ -17,8 +17,9 @@
 //! start, and sends the channel's texts. A logout from the phone marks the channel
 //! `disconnected` and deletes its device file. Any other ending after which whatsapp-rust does
 //! not reconnect (replaced by another connection, a temporary ban, an outdated client, a
-//! refusal) also marks it `disconnected`, keeping the device file; re-linking reconnects it. An attempt that ends any other way (cancel,
-//! expiry, failure, shutdown) stops its client within a second and deletes its files.
+//! refusal) also marks it `disconnected`, keeping the device file; re-linking reconnects it.
+//! An attempt that ends any other way (cancel, expiry, failure, shutdown) stops its client
+//! within a second and deletes its files.
 
 mod adapter;
 mod client;
@@ -197,7 +198,7 @@ impl Inner {
             }
             None => {
                 tracing::warn!(channel = %channel.id, "the channel's device is not linked any more");
-                self.mark_unlinked(&channel.id).await;
+                self.mark_disconnected(&channel.id).await;
             }
         }
     }
@@ -239,7 +240,7 @@ impl Inner {
                 None => {}
                 Some(LiveEnding::Unlinked) => {
                     tracing::info!(channel = %id, "the phone removed this linked device");
-                    inner.mark_unlinked(&id).await;
+                    inner.mark_disconnected(&id).await;
                     if let Err(error) = inner.files.remove(&id) {
                         tracing::warn!(channel = %id, %error, "cannot delete the device file");
                     }
@@ -248,7 +249,7 @@ impl Inner {
                     // The link may be intact; whatsapp-rust will not retry, and neither do we:
                     // re-linking the phone reconnects the channel.
                     tracing::warn!(channel = %id, cause = cause.as_str(), "WhatsApp ended this channel's connection");
-                    inner.mark_unlinked(&id).await;
+                    inner.mark_disconnected(&id).await;
                 }
             }
         });
@@ -268,7 +269,7 @@ impl Inner {
         }
     }
 
-    async fn mark_unlinked(&self, channel: &ChannelId) {
+    async fn mark_disconnected(&self, channel: &ChannelId) {
         if let Err(error) =
             self.store.set_channel_status(channel, ChannelStatus::Disconnected).await
         {
