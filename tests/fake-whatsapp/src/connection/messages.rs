@@ -57,7 +57,11 @@ impl Conn {
     }
 
     /// The phone (device 0) shares an app-state key with its new companion, Signal-encrypted.
-    pub(super) async fn app_state_key_share(&mut self, user: &str, device: u16) -> anyhow::Result<Node> {
+    pub(super) async fn app_state_key_share(
+        &mut self,
+        user: &str,
+        device: u16,
+    ) -> anyhow::Result<Node> {
         let (phone, bundle) = {
             let state = lock(&self.shared.state);
             let phone = state.phones.get(user).cloned().context("no phone for this account")?;
