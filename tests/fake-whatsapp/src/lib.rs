@@ -83,7 +83,7 @@ pub enum Interruption {
     ClientOutdated,
     /// `<stream:error><conflict type="replaced"/>`: another connection took over.
     Replaced,
-    /// `<failure reason="403"/>`: a refused connection (any other reason).
+    /// `<failure reason="400"/>`: a refused connection (a reason whatsapp-rust does not retry).
     Refused,
 }
 
