@@ -109,7 +109,9 @@ impl Rig {
         self.dir.path().join("devices").join(format!("{channel_id}.db"))
     }
 
-    /// Asserts that the fake sees no new connection for a while: no reconnect loop.
+    /// Asserts that the fake sees no new connection for a while: no reconnect loop. A real
+    /// wait, since the client is another process: whatsapp-rust's reconnect backoff starts at
+    /// 1 s, 1 s, 2 s, so a loop would show at least two connections within these 3 s.
     async fn assert_no_new_connections(&self) {
         let before = self.fake.connections();
         tokio::time::sleep(Duration::from_secs(3)).await;
