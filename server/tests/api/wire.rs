@@ -171,11 +171,17 @@ async fn a_phone_scans_the_streamed_qr_and_the_channel_is_linked() {
         _ => false,
     });
     assert!(key_share_read, "the companion decrypted the phone's app-state key share");
+    // After the 515 restart the device logs in as what it now is. Usually once; whatsapp-rust
+    // sometimes drops that first connection and logs in again (README, Performance).
     let logins: Vec<_> = events
         .iter()
-        .filter(|e| matches!(e, WireEvent::Connected { login: Some(_), .. }))
+        .filter_map(|e| match e {
+            WireEvent::Connected { login: Some(login), .. } => Some(login.clone()),
+            _ => None,
+        })
         .collect();
-    assert_eq!(logins.len(), 1, "one login after the 515 restart: {logins:?}");
+    assert!(!logins.is_empty(), "a login after the 515 restart");
+    assert!(logins.iter().all(|(user, _)| user == "56912345678"), "{logins:?}");
 }
 
 #[tokio::test]
