@@ -31,7 +31,7 @@ use tokio::sync::{Notify, oneshot};
 use whatsapp_rust::wacore::libsignal::protocol::KeyPair;
 use whatsapp_rust::wacore_binary::Node;
 
-pub use noise::{Pattern, client_accepts_unsigned_chains};
+pub use noise::Pattern;
 pub use phone::QrCode;
 
 /// How the fake behaves.
@@ -232,11 +232,21 @@ impl FakeWhatsapp {
         within: Duration,
         check: impl Fn(&[WireEvent]) -> bool,
     ) -> anyhow::Result<()> {
+        self.wait_for(what, within, |state| check(&state.log).then_some(())).await
+    }
+
+    /// Waits until `found` finds something in the state, which changes with every event.
+    async fn wait_for<T>(
+        &self,
+        what: &str,
+        within: Duration,
+        found: impl Fn(&State) -> Option<T>,
+    ) -> anyhow::Result<T> {
         let deadline = tokio::time::Instant::now() + within;
         loop {
             let changed = self.shared.changed.notified();
-            if check(&lock(&self.shared.state).log) {
-                return Ok(());
+            if let Some(value) = found(&lock(&self.shared.state)) {
+                return Ok(value);
             }
             if tokio::time::timeout_at(deadline, changed).await.is_err() {
                 anyhow::bail!("the fake WhatsApp did not see {what} within {within:?}");
@@ -345,16 +355,7 @@ impl FakeWhatsapp {
 
     /// Waits for the `n`th text (1-based) to arrive.
     pub async fn wait_for_text(&self, n: usize, within: Duration) -> anyhow::Result<ReceivedText> {
-        let deadline = tokio::time::Instant::now() + within;
-        loop {
-            let changed = self.shared.changed.notified();
-            if let Some(text) = lock(&self.shared.state).texts.get(n - 1) {
-                return Ok(text.clone());
-            }
-            if tokio::time::timeout_at(deadline, changed).await.is_err() {
-                anyhow::bail!("no text #{n} within {within:?}");
-            }
-        }
+        self.wait_for(&format!("text #{n}"), within, |state| state.texts.get(n - 1).cloned()).await
     }
 }
 

@@ -240,17 +240,6 @@ impl Transport {
     }
 }
 
-/// Whether this build of whatsapp-rust accepts our zero-signed chain (a test guard).
-pub fn client_accepts_unsigned_chains() -> bool {
-    let key = KeyPair::generate(&mut rand::rng());
-    let static_pub: [u8; 32] = key.public_key.public_key_bytes().try_into().unwrap_or([0; 32]);
-    whatsapp_rust::wacore::handshake::HandshakeUtils::verify_server_cert(
-        &cert_chain(&static_pub),
-        &static_pub,
-    )
-    .is_ok()
-}
-
 #[cfg(test)]
 mod tests {
     use whatsapp_rust::wacore::handshake::XxHandshakeState;
