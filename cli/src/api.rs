@@ -6,12 +6,11 @@ use std::time::Duration;
 use eventsource_stream::Eventsource;
 use futures::{Stream, StreamExt};
 use keebai_protocol::{
-    CONNECT_PATH, ConnectMode, ConnectRequest, ConnectResponse, NumbersResponse, SendTextRequest,
-    SendTextResponse, StreamEvent,
+    CONNECT_PATH, ConnectMode, ConnectRequest, ConnectResponse, ErrorBody, ErrorCode,
+    NumbersResponse, SendTextRequest, SendTextResponse, StreamEvent,
 };
 use reqwest::{Method, RequestBuilder, StatusCode, Url};
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 /// What went wrong talking to the API. Never contains the token.
@@ -44,17 +43,6 @@ pub struct Api {
     base: Url,
     token: SecretString,
     http: reqwest::Client,
-}
-
-#[derive(Deserialize)]
-struct WireError {
-    error: WireErrorDetail,
-}
-
-#[derive(Deserialize)]
-struct WireErrorDetail {
-    code: String,
-    message: String,
 }
 
 /// The root cause of a transport error, which is what a person can act on ("connection refused").
@@ -97,9 +85,17 @@ impl Api {
         }
         let status = response.status();
         let body = response.text().await.unwrap_or_default();
-        Err(match serde_json::from_str::<WireError>(&body) {
-            Ok(wire) => {
-                ApiError::Api { status, code: wire.error.code, message: wire.error.message }
+        Err(match serde_json::from_str::<ErrorBody>(&body) {
+            Ok(ErrorBody { error }) => {
+                // A code newer than this CLI is printed as the server spelled it.
+                let code = match error.code {
+                    ErrorCode::Unknown => serde_json::from_str::<serde_json::Value>(&body)
+                        .ok()
+                        .and_then(|v| v["error"]["code"].as_str().map(str::to_owned))
+                        .unwrap_or_else(|| error.code.to_string()),
+                    known => known.to_string(),
+                };
+                ApiError::Api { status, code, message: error.message }
             }
             Err(_) => ApiError::Protocol {
                 url: url.to_string(),
@@ -150,20 +146,21 @@ impl Api {
 
     /// `DELETE /v1/channels/whatsapp/connect/{id}`.
     pub async fn cancel(&self, session_id: &str) -> Result<(), ApiError> {
-        let (url, request) = self.request(Method::DELETE, &format!("{CONNECT_PATH}/{session_id}"));
+        let (url, request) =
+            self.request(Method::DELETE, &keebai_protocol::session_path(session_id));
         Self::send(&url, request).await.map(drop)
     }
 
     /// `GET /v1/whatsapp/numbers`.
     pub async fn numbers(&self) -> Result<NumbersResponse, ApiError> {
-        let (url, request) = self.request(Method::GET, "/v1/whatsapp/numbers");
+        let (url, request) = self.request(Method::GET, keebai_protocol::NUMBERS_PATH);
         let response = Self::send(&url, request).await?;
         Self::json(&url, response).await
     }
 
     /// `POST /v1/messages/text`.
     pub async fn send_text(&self, body: &SendTextRequest) -> Result<SendTextResponse, ApiError> {
-        let (url, request) = self.request(Method::POST, "/v1/messages/text");
+        let (url, request) = self.request(Method::POST, keebai_protocol::TEXT_PATH);
         let response = Self::send(&url, request.json(body)).await?;
         Self::json(&url, response).await
     }

@@ -33,8 +33,26 @@ pub use scope::Scope;
 pub const API_PREFIX: &str = "/v1";
 /// Where sessions are started.
 pub const CONNECT_PATH: &str = "/v1/channels/whatsapp/connect";
+/// The account's paired numbers.
+pub const NUMBERS_PATH: &str = "/v1/whatsapp/numbers";
+/// Sending a text.
+pub const TEXT_PATH: &str = "/v1/messages/text";
+/// The widget host's sessions (browser-facing, same origin as the dashboard).
+pub const WIDGET_SESSIONS_PATH: &str = "/widget/sessions";
+/// The widget host's view of the account's numbers.
+pub const WIDGET_NUMBERS_PATH: &str = "/widget/numbers";
+
+/// A session's path (`DELETE` cancels it).
+pub fn session_path(session_id: &str) -> String {
+    format!("{CONNECT_PATH}/{session_id}")
+}
 
 /// The relative SSE path of a session, as `stream_url` reports it.
 pub fn stream_path(session_id: &str) -> String {
     format!("{CONNECT_PATH}/{session_id}/qr-stream")
+}
+
+/// The widget host's relay of a session's SSE, as its `stream_url` reports it.
+pub fn widget_stream_path(session_id: &str) -> String {
+    format!("{WIDGET_SESSIONS_PATH}/{session_id}/stream")
 }

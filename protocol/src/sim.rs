@@ -3,6 +3,13 @@
 
 use serde::{Deserialize, Serialize};
 
+/// `POST`: the phone scans a code ([`SimScanRequest`]).
+pub const SCAN_PATH: &str = "/sim/scan";
+/// `POST`: the phone removes a linked device ([`SimUnlinkRequest`]).
+pub const UNLINK_PATH: &str = "/sim/unlink";
+/// `GET ?channel_id=`: what a simulated channel sent ([`SimMessages`]).
+pub const MESSAGES_PATH: &str = "/sim/messages";
+
 /// What the simulated phone does after scanning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
