@@ -107,14 +107,15 @@ pub struct ServeArgs {
     #[arg(long, env = "KEEBAI_WHATSAPP_VERSION", hide = true, value_parser = parse_version)]
     pub whatsapp_version: Option<(u32, u32, u32)>,
 
-    /// Widget host: a remote keebai API to call instead of this process's own (needs --pat).
-    #[arg(long, env = "KEEBAI_API_URL")]
-    pub api_url: Option<reqwest::Url>,
+    /// Widget host: a remote keebai API to call instead of this process's own (needs
+    /// --host-pat).
+    #[arg(long, env = "KEEBAI_HOST_API_URL")]
+    pub host_api_url: Option<reqwest::Url>,
 
-    /// Widget host: the token it calls the API with. Without it (and without --api-url), one is
-    /// minted at first start and kept in `<data-dir>/host.pat` (mode 0600).
-    #[arg(long, env = "KEEBAI_PAT", hide_env_values = true)]
-    pub pat: Option<secrecy::SecretString>,
+    /// Widget host: the token it calls the API with. Without it (and without --host-api-url),
+    /// one is minted at first start and kept in `<data-dir>/host.pat` (mode 0600).
+    #[arg(long, env = "KEEBAI_HOST_PAT", hide_env_values = true)]
+    pub host_pat: Option<secrecy::SecretString>,
 
     /// The built dashboard and widget (Trunk's output), served at `/`.
     #[arg(long, env = "KEEBAI_DIST_DIR", default_value = "dist")]
@@ -132,26 +133,50 @@ pub struct ServeArgs {
     pub auth_failures_per_minute: u32,
 }
 
+/// `serve`'s settings alone, for [`ServeArgs::default`].
+#[derive(Parser)]
+struct ServeOnly {
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
 impl Default for ServeArgs {
+    /// The documented defaults, from clap's own definitions with every environment variable
+    /// ignored (so tests get the defaults whatever variables are set).
     fn default() -> Self {
-        // Parsing no arguments gives clap's defaults (the environment is not consulted here, so
-        // tests get the documented defaults whatever variables are set).
-        Self {
-            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            linker: LinkerChoice::Whatsapp,
-            pairing_ttl_secs: 300,
-            qr_first_ttl_secs: 60,
-            qr_ttl_secs: 20,
-            sim_link_delay_ms: 1500,
-            whatsapp_connect_timeout_secs: 20,
-            whatsapp_ws_url: None,
-            whatsapp_version: None,
-            api_url: None,
-            pat: None,
-            dist_dir: "dist".into(),
-            max_sessions_per_account: 1000,
-            auth_failures_per_minute: 30,
+        use clap::{CommandFactory, FromArgMatches};
+        let command = ServeOnly::command().mut_args(|arg| arg.env(None::<&str>));
+        // Every flag has a default or is optional, and no argument is given: parsing cannot
+        // fail (the `default_is_the_documented_one` test runs it).
+        command
+            .try_get_matches_from(["keebai-server"])
+            .and_then(|matches| ServeArgs::from_arg_matches(&matches))
+            .expect("serve's defaults parse")
+    }
+}
+
+/// Environment variables that were renamed, with their new names. The CLI reads `KEEBAI_API_URL`
+/// as its own API, so the host's variables got their own names; a server that silently ignored
+/// an old `KEEBAI_PAT` would mint a token of its own instead of using the one given.
+pub const RENAMED: [(&str, &str); 1] = [("KEEBAI_PAT", "KEEBAI_HOST_PAT")];
+
+impl ServeArgs {
+    /// Refuses settings that only an old variable name would have made: `KEEBAI_PAT` set
+    /// without `--host-pat`/`KEEBAI_HOST_PAT`. `var` reads the environment.
+    pub fn check_renamed(
+        &self,
+        var: impl Fn(&str) -> Option<std::ffi::OsString>,
+    ) -> anyhow::Result<()> {
+        for (old, new) in RENAMED {
+            if var(old).is_some() && var(new).is_none() && self.host_pat.is_none() {
+                anyhow::bail!(
+                    "{old} is set, but the widget host now reads its token from {new} \
+                     (--host-pat): rename the variable (and KEEBAI_API_URL to \
+                     KEEBAI_HOST_API_URL if the host calls a remote API)"
+                );
+            }
         }
+        Ok(())
     }
 }
 
@@ -194,6 +219,34 @@ impl ServeArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn default_is_the_documented_one() {
+        let args = ServeArgs::default();
+        assert_eq!(args.listen, SocketAddr::from(([127, 0, 0, 1], 8080)));
+        assert_eq!(args.linker, LinkerChoice::Whatsapp);
+        assert_eq!(
+            (args.pairing_ttl_secs, args.qr_first_ttl_secs, args.qr_ttl_secs),
+            (300, 60, 20)
+        );
+        assert_eq!((args.sim_link_delay_ms, args.whatsapp_connect_timeout_secs), (1500, 20));
+        assert!(args.host_api_url.is_none() && args.host_pat.is_none());
+        assert_eq!(args.dist_dir, PathBuf::from("dist"));
+        assert_eq!((args.max_sessions_per_account, args.auth_failures_per_minute), (1000, 30));
+    }
+
+    #[test]
+    fn only_the_old_pat_variable_is_refused_with_the_new_name() {
+        let env = |set: &'static [&'static str]| {
+            move |name: &str| set.contains(&name).then(|| std::ffi::OsString::from("x"))
+        };
+        let args = ServeArgs::default();
+        let refused = args.check_renamed(env(&["KEEBAI_PAT"])).unwrap_err().to_string();
+        assert!(refused.contains("KEEBAI_HOST_PAT"), "{refused}");
+        assert!(args.check_renamed(env(&["KEEBAI_PAT", "KEEBAI_HOST_PAT"])).is_ok());
+        assert!(args.check_renamed(env(&["KEEBAI_API_URL"])).is_ok(), "the CLI's variable");
+        assert!(args.check_renamed(env(&[])).is_ok());
+    }
 
     #[test]
     fn the_command_line_is_well_formed() {

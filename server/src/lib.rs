@@ -20,6 +20,7 @@ pub mod linker;
 pub mod pairing;
 pub mod startup;
 pub mod store;
+pub mod sync;
 pub mod telemetry;
 
 pub use startup::App;

@@ -42,6 +42,7 @@ async fn main() -> anyhow::Result<()> {
     telemetry::init();
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
+            cli.serve.check_renamed(|name| std::env::var_os(name))?;
             let app = App::build(cli.data_dir, cli.serve).await?;
             tracing::info!(address = %app.local_addr()?, "listening");
             startup::cancel_on_signal(app.shutdown_token());

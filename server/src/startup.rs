@@ -25,9 +25,10 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
 use crate::api::{self, AppState};
-use crate::channels::Channels;
+use crate::channels::{ChannelBook, Channels, LiveChannels};
 use crate::config::{LinkerChoice, ServeArgs};
 use crate::host::{self, ApiClient, HostState, load_or_mint_pat};
+use crate::linker::whatsapp::LiveDevices;
 use crate::linker::{SimulatedLinker, WhatsappLinker};
 use crate::pairing::{Linker, PairingEngine};
 use crate::store::Store;
@@ -50,7 +51,10 @@ pub struct App {
     /// `Router` is an `Arc` clone).
     router: Router,
     state: AppState,
-    linker: Arc<dyn Linker>,
+    /// The running linker's channels, stopped after pairing at shutdown.
+    live: Arc<dyn LiveChannels>,
+    /// The same, when the whatsapp linker runs (for tests that look at its clients).
+    whatsapp: Option<LiveDevices>,
     shutdown: CancellationToken,
 }
 
@@ -58,45 +62,49 @@ impl App {
     /// Opens the store, sets up the linker and the engine, and binds the listener.
     pub async fn build(data_dir: PathBuf, args: ServeArgs) -> anyhow::Result<Self> {
         let store = Store::open(&data_dir).await?;
-        let (linker, sim, whatsapp): (Arc<dyn Linker>, _, _) = match args.linker {
-            LinkerChoice::Simulated => {
-                let sim = SimulatedLinker::new(args.sim());
-                (Arc::new(sim.clone()), Some(sim), None)
-            }
-            LinkerChoice::Whatsapp => {
-                if args.whatsapp_ws_url.is_none()
-                    && crate::linker::whatsapp::accepts_unsigned_certificates()
-                {
-                    anyhow::bail!(UNSAFE_BUILD);
+        let book = ChannelBook::new(store.clone());
+        let (linker, live, sim, whatsapp): (Arc<dyn Linker>, Arc<dyn LiveChannels>, _, _) =
+            match args.linker {
+                LinkerChoice::Simulated => {
+                    let sim = SimulatedLinker::new(args.sim());
+                    (Arc::new(sim.clone()), Arc::new(sim.clone()), Some(sim), None)
                 }
-                let whatsapp = WhatsappLinker::new(args.whatsapp(&data_dir), store.clone());
-                (Arc::new(whatsapp.clone()), None, Some(whatsapp))
-            }
-        };
-        let engine = PairingEngine::new(args.pairing(), linker.clone(), store.clone());
-        let channels = Channels::new(store.clone(), linker.clone());
+                LinkerChoice::Whatsapp => {
+                    if args.whatsapp_ws_url.is_none()
+                        && crate::linker::whatsapp::accepts_unsigned_certificates()
+                    {
+                        anyhow::bail!(UNSAFE_BUILD);
+                    }
+                    let whatsapp = WhatsappLinker::new(args.whatsapp(&data_dir), book.clone());
+                    whatsapp.live().remove_leftovers().await?;
+                    let live = whatsapp.live().clone();
+                    (Arc::new(whatsapp), Arc::new(live.clone()), None, Some(live))
+                }
+            };
+        let kind = linker.kind();
+        let engine = PairingEngine::new(args.pairing(), linker, book.clone());
+        let channels = Channels::new(book, store.clone(), live.clone());
         let per_minute = std::num::NonZeroU32::new(args.auth_failures_per_minute)
             .context("--auth-failures-per-minute must be at least 1")?;
         let auth_failures = Arc::new(crate::api::limit::AuthFailures::new(per_minute));
-        let state = AppState { store, engine, channels, sim, whatsapp, auth_failures };
+        let state = AppState { store, engine, channels, auth_failures };
         let listener = TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("could not listen on {}", args.listen))?;
         raise_open_file_limit();
-        if let Some(whatsapp) = &state.whatsapp {
+        if let Some(whatsapp) = &whatsapp {
             // In the background: the API serves while channels reconnect.
-            whatsapp.start_up();
+            whatsapp.resume_all();
         }
-        tracing::info!(linker = linker.kind().as_str(), "linker ready");
-        let host_api = match (args.api_url.clone(), args.pat.clone()) {
+        tracing::info!(linker = kind.as_str(), "linker ready");
+        let host_api = match (args.host_api_url.clone(), args.host_pat.clone()) {
             (Some(url), Some(pat)) => ApiClient::remote(url, pat)?,
-            (Some(_), None) => {
-                anyhow::bail!(
-                    "--api-url needs --pat (KEEBAI_PAT): the token the widget host calls it with"
-                )
-            }
+            (Some(_), None) => anyhow::bail!(
+                "--host-api-url needs --host-pat (KEEBAI_HOST_PAT): the token the widget host \
+                 calls it with"
+            ),
             (None, pat) => ApiClient::InProcess {
-                api: api::app(state.clone()),
+                api: api::app(state.clone(), sim.clone()),
                 pat: match pat {
                     Some(pat) => pat,
                     None => load_or_mint_pat(&data_dir, &state.store).await?,
@@ -107,11 +115,12 @@ impl App {
         let host =
             HostState::new(host_api, pairing.window + pairing.replay + Duration::from_secs(60));
         let router = api::layers(
-            api::routes(state.clone())
+            api::routes(state.clone(), sim)
                 .merge(host::router(host))
-                .fallback_service(host::pages(&args.dist_dir, api::not_found_service())),
+                .fallback_service(host::pages(&args.dist_dir, host::not_found_service())),
         );
-        Ok(Self { router, listener, state, linker, shutdown: CancellationToken::new() })
+        let shutdown = CancellationToken::new();
+        Ok(Self { router, listener, state, live, whatsapp, shutdown })
     }
 
     pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
@@ -122,6 +131,11 @@ impl App {
         &self.state
     }
 
+    /// The whatsapp linker's live channels, when it runs.
+    pub fn whatsapp(&self) -> Option<&LiveDevices> {
+        self.whatsapp.as_ref()
+    }
+
     /// Cancelling this token stops the server gracefully.
     pub fn shutdown_token(&self) -> CancellationToken {
         self.shutdown.clone()
@@ -129,9 +143,10 @@ impl App {
 
     /// Serves until the shutdown token is cancelled. Open streams then get `failed`
     /// `server_shutdown` and end within a second; connections still open after a short grace are
-    /// dropped; the store is closed last.
+    /// dropped. Then pairing stops (every attempt releases its device or hands it over), then
+    /// the live channels, each bounded by the same grace; the store is closed last.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let Self { listener, router, state, linker, shutdown } = self;
+        let Self { listener, router, state, live, shutdown, .. } = self;
         let connections = GracefulShutdown::new();
         loop {
             let (stream, peer) = tokio::select! {
@@ -171,8 +186,12 @@ impl App {
                 tracing::warn!("connections still open after the shutdown grace; closing them");
             }
         }
+        // Attempts close their clients and delete their device files (about a second).
+        if tokio::time::timeout(SHUTDOWN_GRACE, state.engine.stopped()).await.is_err() {
+            tracing::warn!("pairing attempts still running after the shutdown grace");
+        }
         // Live WhatsApp connections flush and close (each bounded to about a second).
-        if tokio::time::timeout(SHUTDOWN_GRACE, linker.shutdown()).await.is_err() {
+        if tokio::time::timeout(SHUTDOWN_GRACE, live.stop()).await.is_err() {
             tracing::warn!("linked devices still open after the shutdown grace");
         }
         state.store.close().await;

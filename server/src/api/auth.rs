@@ -17,10 +17,6 @@ use crate::store::Principal;
 pub struct Authenticated(Principal);
 
 impl Authenticated {
-    pub fn account(&self) -> AccountId {
-        self.0.account
-    }
-
     /// 403 `INSUFFICIENT_SCOPE` unless the token holds `scope`.
     pub fn require(&self, scope: Scope) -> Result<AccountId, ApiError> {
         if self.0.scopes.contains(scope) {

@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
@@ -14,7 +14,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::json::ApiJson;
-use super::openapi::AuthErrors;
+use super::responses::AuthErrors;
 use super::{ApiError, AppState, Authenticated};
 use crate::domain::{ChannelName, SessionId};
 
@@ -42,7 +42,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// Checks the connect body in the order a caller fixes it: the mode, what QR mode cannot do,
 /// then the shape and the name.
 fn parse_connect(body: Value) -> Result<ChannelName, ApiError> {
-    let bad = |code, message: &str| ApiError::bad_request(code, message);
+    let bad = |code, message: &str| ApiError::refused(code, message);
     let Value::Object(fields) = &body else {
         return Err(bad(ErrorCode::InvalidRequest, "The body must be a JSON object."));
     };
@@ -60,11 +60,11 @@ fn parse_connect(body: Value) -> Result<ChannelName, ApiError> {
         ));
     }
     let request: ConnectRequest = serde_json::from_value(body)
-        .map_err(|e| ApiError::bad_request(ErrorCode::InvalidRequest, e.to_string()))?;
+        .map_err(|e| ApiError::refused(ErrorCode::InvalidRequest, e.to_string()))?;
     match request.name {
         None => Ok(ChannelName::default_name()),
         Some(name) => ChannelName::parse(&name)
-            .map_err(|e| ApiError::bad_request(ErrorCode::InvalidName, format!("`name` {e}."))),
+            .map_err(|e| ApiError::refused(ErrorCode::InvalidName, format!("`name` {e}."))),
     }
 }
 
@@ -150,10 +150,7 @@ async fn stream(
     });
     let mut response =
         Sse::new(events).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)).into_response();
-    let headers = response.headers_mut();
-    headers.insert("cache-control", HeaderValue::from_static("no-cache"));
-    // Tells nginx-style proxies not to buffer the stream.
-    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    super::sse::unbuffered(response.headers_mut());
     Ok(response)
 }
 
@@ -189,7 +186,7 @@ mod tests {
     fn code(body: Value) -> Option<ErrorCode> {
         match parse_connect(body) {
             Ok(_) => None,
-            Err(ApiError::BadRequest(code, _)) => Some(code),
+            Err(ApiError::Refused(code, _)) => Some(code),
             Err(other) => panic!("unexpected {other:?}"),
         }
     }
@@ -266,7 +263,7 @@ mod tests {
                     let expected = fields.and_then(|f| f.get("name")).and_then(Value::as_str).map(str::trim).unwrap_or("WhatsApp QR");
                     prop_assert_eq!(name.as_str(), expected);
                 }
-                Err(ApiError::BadRequest(code, message)) => {
+                Err(ApiError::Refused(code, message)) => {
                     prop_assert!(!valid, "rejected valid {body} with {code}");
                     prop_assert!(!message.is_empty());
                 }

@@ -7,7 +7,7 @@ use crate::channels::ChannelError;
 use crate::pairing::PairingError;
 use crate::store::StoreError;
 
-/// Every failure of the API, each with one status and one stable code.
+/// Every failure of the API. Each has one code, and each code one status ([`status_of`]).
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// 401 `UNAUTHENTICATED`, with `WWW-Authenticate: Bearer`.
@@ -16,24 +16,18 @@ pub enum ApiError {
     /// 403 `INSUFFICIENT_SCOPE`.
     #[error("This token lacks the `{0}` scope.")]
     InsufficientScope(Scope),
-    /// 400 with the given code (bad body, field or id).
-    #[error("{1}")]
-    BadRequest(ErrorCode, String),
     /// 404 `SESSION_NOT_FOUND`.
     #[error("No such pairing session (it may have ended more than 60 seconds ago).")]
     SessionNotFound,
     /// 404 `CHANNEL_NOT_FOUND`.
     #[error("No such channel.")]
     ChannelNotFound,
-    /// 404 with the given code (`NOT_FOUND` for routes, `QR_NOT_FOUND`).
-    #[error("{1}")]
-    NotFound(ErrorCode, String),
+    /// 404 `NOT_FOUND`: no such route.
+    #[error("No such route.")]
+    NoSuchRoute,
     /// 405 `METHOD_NOT_ALLOWED`.
     #[error("This method is not allowed on this route.")]
     MethodNotAllowed,
-    /// 409 with the given code (`QR_EXPIRED`, `CHANNEL_DISCONNECTED`).
-    #[error("{1}")]
-    Conflict(ErrorCode, String),
     /// 413 `PAYLOAD_TOO_LARGE`.
     #[error("The request body is larger than 64 KiB.")]
     PayloadTooLarge,
@@ -46,41 +40,77 @@ pub enum ApiError {
     /// 429 `TOO_MANY_AUTH_FAILURES`, with `Retry-After` (see [`super::limit`]).
     #[error("Too many failed authentications from this address; retry after {} s.", retry_after_secs(.0))]
     TooManyAuthFailures(std::time::Duration),
+    /// A refusal whose message names what to fix (a bad field, an expired QR code, a
+    /// disconnected channel): the status is the code's ([`status_of`]), always a 4xx.
+    #[error("{1}")]
+    Refused(ErrorCode, String),
     /// 503 `SERVICE_UNAVAILABLE`: a condition that clears by itself (store, channel, shutdown).
+    /// The cause, if any, is logged once with the message, never sent.
     #[error("{0}")]
-    Unavailable(String),
+    Unavailable(String, #[source] Option<anyhow::Error>),
     /// 500 `INTERNAL`. The source is logged once, never sent.
     #[error("Internal error.")]
     Internal(#[source] anyhow::Error),
 }
 
+/// The status of each code: the one place where codes meet statuses.
+pub fn status_of(code: ErrorCode) -> StatusCode {
+    match code {
+        ErrorCode::InvalidJson
+        | ErrorCode::InvalidRequest
+        | ErrorCode::InvalidMode
+        | ErrorCode::InvalidName
+        | ErrorCode::QrModeCannotUseCoexistenceOrPipeline
+        | ErrorCode::InvalidPhoneNumber
+        | ErrorCode::InvalidText
+        | ErrorCode::InvalidId
+        | ErrorCode::QrNotSupportedForTemplateOrBulk => StatusCode::BAD_REQUEST,
+        ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
+        ErrorCode::InsufficientScope => StatusCode::FORBIDDEN,
+        ErrorCode::SessionNotFound
+        | ErrorCode::ChannelNotFound
+        | ErrorCode::QrNotFound
+        | ErrorCode::NotFound => StatusCode::NOT_FOUND,
+        ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        ErrorCode::QrExpired | ErrorCode::ChannelDisconnected => StatusCode::CONFLICT,
+        ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ErrorCode::TooManySessions | ErrorCode::TooManyAuthFailures => {
+            StatusCode::TOO_MANY_REQUESTS
+        }
+        ErrorCode::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::Internal | ErrorCode::Unknown => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
 impl ApiError {
-    pub fn bad_request(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self::BadRequest(code, message.into())
+    /// A 4xx refusal with its own message (see [`ApiError::Refused`]).
+    pub fn refused(code: ErrorCode, message: impl Into<String>) -> Self {
+        debug_assert!(status_of(code).is_client_error(), "{code} is not a refusal");
+        Self::Refused(code, message.into())
     }
 
-    fn status_and_code(&self) -> (StatusCode, ErrorCode) {
+    /// A 503 without a cause worth logging beyond its message.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::Unavailable(message.into(), None)
+    }
+
+    /// The stable code.
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Self::Unauthenticated => (StatusCode::UNAUTHORIZED, ErrorCode::Unauthenticated),
-            Self::InsufficientScope(_) => (StatusCode::FORBIDDEN, ErrorCode::InsufficientScope),
-            Self::BadRequest(code, _) => (StatusCode::BAD_REQUEST, *code),
-            Self::SessionNotFound => (StatusCode::NOT_FOUND, ErrorCode::SessionNotFound),
-            Self::ChannelNotFound => (StatusCode::NOT_FOUND, ErrorCode::ChannelNotFound),
-            Self::NotFound(code, _) => (StatusCode::NOT_FOUND, *code),
-            Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, ErrorCode::MethodNotAllowed),
-            Self::Conflict(code, _) => (StatusCode::CONFLICT, *code),
-            Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::PayloadTooLarge),
-            Self::UnsupportedMediaType => {
-                (StatusCode::UNSUPPORTED_MEDIA_TYPE, ErrorCode::UnsupportedMediaType)
-            }
-            Self::TooManySessions(_) => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::TooManySessions),
-            Self::TooManyAuthFailures(_) => {
-                (StatusCode::TOO_MANY_REQUESTS, ErrorCode::TooManyAuthFailures)
-            }
-            Self::Unavailable(_) => {
-                (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::ServiceUnavailable)
-            }
-            Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal),
+            Self::Unauthenticated => ErrorCode::Unauthenticated,
+            Self::InsufficientScope(_) => ErrorCode::InsufficientScope,
+            Self::SessionNotFound => ErrorCode::SessionNotFound,
+            Self::ChannelNotFound => ErrorCode::ChannelNotFound,
+            Self::NoSuchRoute => ErrorCode::NotFound,
+            Self::MethodNotAllowed => ErrorCode::MethodNotAllowed,
+            Self::PayloadTooLarge => ErrorCode::PayloadTooLarge,
+            Self::UnsupportedMediaType => ErrorCode::UnsupportedMediaType,
+            Self::TooManySessions(_) => ErrorCode::TooManySessions,
+            Self::TooManyAuthFailures(_) => ErrorCode::TooManyAuthFailures,
+            Self::Refused(code, _) => *code,
+            Self::Unavailable(..) => ErrorCode::ServiceUnavailable,
+            Self::Internal(_) => ErrorCode::Internal,
         }
     }
 }
@@ -92,10 +122,15 @@ fn retry_after_secs(wait: &std::time::Duration) -> u64 {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (status, code) = self.status_and_code();
+        let code = self.code();
+        let status = status_of(code);
+        // The one place a 5xx cause is logged.
         match &self {
             Self::Internal(source) => tracing::error!(error = ?source, "internal error"),
-            Self::Unavailable(message) => tracing::warn!(%message, "service unavailable"),
+            Self::Unavailable(message, Some(cause)) => {
+                tracing::warn!(%message, cause = ?cause, "service unavailable")
+            }
+            Self::Unavailable(message, None) => tracing::warn!(%message, "service unavailable"),
             _ => {}
         }
         let mut response = (status, Json(ErrorBody::new(code, self.to_string()))).into_response();
@@ -114,10 +149,10 @@ impl IntoResponse for ApiError {
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
-            StoreError::Unavailable(source) => {
-                tracing::warn!(error = ?source, "store unavailable");
-                Self::Unavailable("The store is temporarily unavailable; retry shortly.".into())
-            }
+            StoreError::Unavailable(source) => Self::Unavailable(
+                "The store is temporarily unavailable; retry shortly.".into(),
+                Some(source.into()),
+            ),
             other => Self::Internal(other.into()),
         }
     }
@@ -128,7 +163,7 @@ impl From<PairingError> for ApiError {
         match error {
             PairingError::NotFound => Self::SessionNotFound,
             PairingError::TooManySessions { limit } => Self::TooManySessions(limit),
-            PairingError::ShuttingDown => Self::Unavailable("The server is shutting down.".into()),
+            PairingError::ShuttingDown => Self::unavailable("The server is shutting down."),
         }
     }
 }
@@ -137,12 +172,12 @@ impl From<ChannelError> for ApiError {
     fn from(error: ChannelError) -> Self {
         match error {
             ChannelError::NotFound => Self::ChannelNotFound,
-            ChannelError::Disconnected => Self::Conflict(
+            ChannelError::Disconnected => Self::refused(
                 ErrorCode::ChannelDisconnected,
-                "This channel is disconnected (unlinked or logged out on the phone). Pair it again.".into(),
+                "This channel is disconnected (unlinked or logged out on the phone). Pair it again.",
             ),
             ChannelError::NotConnected => {
-                Self::Unavailable("This channel is not connected right now; retry shortly.".into())
+                Self::unavailable("This channel is not connected right now; retry shortly.")
             }
             ChannelError::Store(error) => error.into(),
             ChannelError::Send(error) => Self::Internal(error),
@@ -150,15 +185,10 @@ impl From<ChannelError> for ApiError {
     }
 }
 
-pub(super) async fn not_found() -> ApiError {
-    ApiError::NotFound(ErrorCode::NotFound, "No such route.".into())
-}
-
 pub(super) async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed
 }
 
 pub(super) fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
-    tracing::error!("a request handler panicked");
-    ApiError::Internal(anyhow::anyhow!("handler panicked")).into_response()
+    ApiError::Internal(anyhow::anyhow!("a request handler panicked")).into_response()
 }

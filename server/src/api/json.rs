@@ -27,15 +27,15 @@ impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
         match rejection {
             JsonRejection::JsonDataError(e) => {
-                ApiError::bad_request(ErrorCode::InvalidRequest, serde_detail(&e.body_text()))
+                ApiError::refused(ErrorCode::InvalidRequest, serde_detail(&e.body_text()))
             }
-            JsonRejection::JsonSyntaxError(e) => ApiError::bad_request(
+            JsonRejection::JsonSyntaxError(e) => ApiError::refused(
                 ErrorCode::InvalidJson,
                 format!("The body is not valid JSON: {}", serde_detail(&e.body_text())),
             ),
             JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType,
             other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
-            other => ApiError::bad_request(ErrorCode::InvalidRequest, other.body_text()),
+            other => ApiError::refused(ErrorCode::InvalidRequest, other.body_text()),
         }
     }
 }

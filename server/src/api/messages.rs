@@ -8,20 +8,16 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::json::ApiJson;
-use super::openapi::AuthErrors;
+use super::params::channel_id;
+use super::responses::{AuthErrors, TemplateOrBulkErrors};
 use super::{ApiError, AppState, Authenticated};
-use crate::domain::{AccountId, ChannelId, MessageText, PhoneNumber};
+use crate::domain::{AccountId, MessageText, PhoneNumber};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(send_text))
         .routes(routes!(send_template))
         .routes(routes!(send_bulk))
-}
-
-fn channel_id(raw: &str) -> Result<ChannelId, ApiError> {
-    ChannelId::parse(raw)
-        .map_err(|e| ApiError::bad_request(ErrorCode::InvalidId, format!("`channel_id`: {e}.")))
 }
 
 /// Sends a text on a connected QR channel (scope `messages:send`).
@@ -49,9 +45,9 @@ async fn send_text(
     let account = auth.require(Scope::MessagesSend)?;
     let channel = channel_id(&body.channel_id)?;
     let to = PhoneNumber::parse(&body.to)
-        .map_err(|e| ApiError::bad_request(ErrorCode::InvalidPhoneNumber, format!("`to`: {e}.")))?;
+        .map_err(|e| ApiError::refused(ErrorCode::InvalidPhoneNumber, format!("`to`: {e}.")))?;
     let text = MessageText::parse(&body.text)
-        .map_err(|e| ApiError::bad_request(ErrorCode::InvalidText, format!("`text` {e}.")))?;
+        .map_err(|e| ApiError::refused(ErrorCode::InvalidText, format!("`text` {e}.")))?;
     let message_id = state.channels.send_text(account, &channel, &to, &text).await?;
     Ok((
         StatusCode::ACCEPTED,
@@ -93,35 +89,6 @@ async fn send_bulk(
     template_or_bulk(auth, state, body).await
 }
 
-/// What `/v1/messages/template` and `/v1/messages/bulk` answer besides [`AuthErrors`]. Never
-/// built: it only describes responses.
-#[derive(utoipa::IntoResponses)]
-#[allow(dead_code)]
-enum TemplateOrBulkErrors {
-    #[response(
-        status = 400,
-        description = "`QR_NOT_SUPPORTED_FOR_TEMPLATE_OR_BULK`, or a bad body"
-    )]
-    BadRequest(ErrorBody),
-    #[response(status = 413, description = "The body is over 64 KiB (`PAYLOAD_TOO_LARGE`)")]
-    PayloadTooLarge(ErrorBody),
-    #[response(
-        status = 415,
-        description = "The body is not sent as JSON (`UNSUPPORTED_MEDIA_TYPE`)"
-    )]
-    UnsupportedMediaType(ErrorBody),
-    #[response(
-        status = 404,
-        description = "No such channel for this account (`CHANNEL_NOT_FOUND`)"
-    )]
-    ChannelNotFound(ErrorBody),
-    #[response(
-        status = 503,
-        description = "The store or the channel is unavailable right now; retry (`SERVICE_UNAVAILABLE`)"
-    )]
-    ServiceUnavailable(ErrorBody),
-}
-
 /// What template and bulk bodies must hold here: the rest of a Cloud API body is not read.
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)] // Only described, never built: the handler reads the body as JSON.
@@ -142,10 +109,10 @@ async fn template_or_bulk(
 ) -> Result<StatusCode, ApiError> {
     let account: AccountId = auth.require(Scope::MessagesSend)?;
     let raw = body.get("channel_id").and_then(Value::as_str).ok_or_else(|| {
-        ApiError::bad_request(ErrorCode::InvalidRequest, "`channel_id` (a string) is required.")
+        ApiError::refused(ErrorCode::InvalidRequest, "`channel_id` (a string) is required.")
     })?;
     state.channels.get(account, &channel_id(raw)?).await?;
-    Err(ApiError::bad_request(
+    Err(ApiError::refused(
         ErrorCode::QrNotSupportedForTemplateOrBulk,
         "This channel is connected by QR (a linked device); template and bulk messages need the \
          WhatsApp Cloud API. Send individual texts with /v1/messages/text.",

@@ -5,8 +5,9 @@ use keebai_protocol::{ConnectionType, Number, NumbersResponse, Scope};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::openapi::AuthErrors;
+use super::responses::AuthErrors;
 use super::{ApiError, AppState, Authenticated};
+use crate::domain::rfc3339_millis;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list))
@@ -30,18 +31,18 @@ async fn list(
 ) -> Result<Json<NumbersResponse>, ApiError> {
     let account = auth.require(Scope::ChannelsRead)?;
     let data = state
-        .store
-        .list_channels(account)
+        .channels
+        .list(account)
         .await?
         .into_iter()
         .map(|channel| Number {
             channel_id: channel.id.to_string(),
             name: channel.name,
-            phone_number: channel.phone_number,
+            phone_number: channel.phone_number.to_string(),
             push_name: channel.push_name,
             connection_type: ConnectionType::Qr,
             status: channel.status,
-            created_at: channel.created_at,
+            created_at: rfc3339_millis(channel.created_at),
         })
         .collect();
     Ok(Json(NumbersResponse { data }))

@@ -1,9 +1,9 @@
 //! The OpenAPI 3.1 document of `/v1`, generated from the code: every `/v1` route is registered
-//! through a `utoipa_axum` [`OpenApiRouter`] with its `#[utoipa::path]` annotation, so a route
+//! through a `utoipa_axum` `OpenApiRouter` with its `#[utoipa::path]` annotation, so a route
 //! and its description cannot part. Served at `GET /v1/openapi.json`.
 
-use std::sync::OnceLock;
-
+use axum::Extension;
+use axum::body::Bytes;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use keebai_protocol::{
@@ -13,10 +13,6 @@ use keebai_protocol::{
 };
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
-
-use super::AppState;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -39,23 +35,6 @@ use super::AppState;
 )]
 struct ApiDoc;
 
-/// The answers of every route that takes a token, documented once: list it in a route's
-/// `responses(…)`. (`POST /v1/channels/whatsapp/connect` lists its own, as its 429 has a second
-/// cause.) Never built: it only describes responses.
-#[derive(utoipa::IntoResponses)]
-#[allow(dead_code)]
-pub(crate) enum AuthErrors {
-    #[response(status = 401, description = "No valid token (`UNAUTHENTICATED`)")]
-    Unauthenticated(ErrorBody),
-    #[response(status = 403, description = "The token lacks the scope (`INSUFFICIENT_SCOPE`)")]
-    InsufficientScope(ErrorBody),
-    #[response(
-        status = 429,
-        description = "Too many failed authentications from this address (`TOO_MANY_AUTH_FAILURES`)"
-    )]
-    TooManyAuthFailures(ErrorBody),
-}
-
 /// `Authorization: Bearer kbai_pk_…`.
 struct BearerToken;
 
@@ -75,19 +54,15 @@ impl Modify for BearerToken {
     }
 }
 
-/// Every `/v1` route with its description.
-pub fn v1() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .merge(super::connect::router())
-        .merge(super::numbers::router())
-        .merge(super::messages::router())
-        .routes(routes!(document))
+/// The document's base: info, shared schemas, the bearer scheme. The routes add their paths
+/// (see [`super::routes`]).
+pub fn base() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
 }
 
-/// The document alone (what `GET /v1/openapi.json` serves).
-pub fn document_of_v1() -> utoipa::openapi::OpenApi {
-    v1().into_openapi()
-}
+/// The finished document as served, built once when the routes are assembled.
+#[derive(Clone)]
+pub struct Document(pub Bytes);
 
 /// This document.
 #[utoipa::path(
@@ -97,10 +72,6 @@ pub fn document_of_v1() -> utoipa::openapi::OpenApi {
     security(()),
     responses((status = 200, description = "The OpenAPI 3.1 document of /v1", content_type = "application/json")),
 )]
-async fn document() -> impl IntoResponse {
-    static DOCUMENT: OnceLock<String> = OnceLock::new();
-    let json = DOCUMENT.get_or_init(|| {
-        serde_json::to_string(&document_of_v1()).unwrap_or_else(|_| "{}".to_owned())
-    });
-    ([(CONTENT_TYPE, "application/json")], json.as_str())
+pub async fn document(Extension(Document(json)): Extension<Document>) -> impl IntoResponse {
+    ([(CONTENT_TYPE, "application/json")], json)
 }

@@ -7,62 +7,60 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use keebai_protocol::ErrorCode;
-use keebai_protocol::sim::{SimMessages, SimScanRequest, SimUnlinkRequest};
+use keebai_protocol::sim::{
+    MESSAGES_PATH, SCAN_PATH, SimMessages, SimScanRequest, SimUnlinkRequest, UNLINK_PATH,
+};
 use serde::Deserialize;
 
+use super::error::ApiError;
 use super::json::ApiJson;
-use super::{ApiError, AppState};
-use crate::domain::{ChannelId, PhoneNumber};
+use super::params::channel_id;
+use crate::channels::Channels;
+use crate::domain::PhoneNumber;
 use crate::linker::{ScanError, SimulatedLinker};
 
-pub fn router() -> Router<AppState> {
+/// What the phone's routes reach: the simulated linker, and the channels it unlinks.
+#[derive(Clone)]
+struct Phone {
+    sim: SimulatedLinker,
+    channels: Channels,
+}
+
+pub fn router(sim: SimulatedLinker, channels: Channels) -> Router {
     Router::new()
-        .route("/sim/scan", post(scan))
-        .route("/sim/unlink", post(unlink))
-        .route("/sim/messages", get(messages))
-}
-
-fn sim(state: &AppState) -> Result<&SimulatedLinker, ApiError> {
-    // The routes are only mounted when the simulator runs; this guards against a wiring mistake.
-    state
-        .sim
-        .as_ref()
-        .ok_or_else(|| ApiError::NotFound(ErrorCode::NotFound, "No such route.".into()))
-}
-
-fn channel_id(raw: &str) -> Result<ChannelId, ApiError> {
-    ChannelId::parse(raw)
-        .map_err(|e| ApiError::bad_request(ErrorCode::InvalidId, format!("`channel_id`: {e}.")))
+        .route(SCAN_PATH, post(scan))
+        .route(UNLINK_PATH, post(unlink))
+        .route(MESSAGES_PATH, get(messages))
+        .with_state(Phone { sim, channels })
 }
 
 /// 202: the session whose current QR this is goes on to the outcome's events.
 async fn scan(
-    State(state): State<AppState>,
+    State(phone): State<Phone>,
     ApiJson(body): ApiJson<SimScanRequest>,
 ) -> Result<StatusCode, ApiError> {
-    let phone = PhoneNumber::parse(&body.phone_number).map_err(|e| {
-        ApiError::bad_request(ErrorCode::InvalidPhoneNumber, format!("`phone_number`: {e}."))
+    let number = PhoneNumber::parse(&body.phone_number).map_err(|e| {
+        ApiError::refused(ErrorCode::InvalidPhoneNumber, format!("`phone_number`: {e}."))
     })?;
-    match sim(&state)?.scan(&body.qr, phone, body.push_name, body.outcome) {
+    match phone.sim.scan(&body.qr, number, body.push_name, body.outcome) {
         Ok(()) => Ok(StatusCode::ACCEPTED),
-        Err(ScanError::Expired) => Err(ApiError::Conflict(
+        Err(ScanError::Expired) => Err(ApiError::refused(
             ErrorCode::QrExpired,
-            "This QR code is no longer the session's current code (it rotated, was used, or the session ended).".into(),
+            "This QR code is no longer the session's current code (it rotated, was used, or the session ended).",
         )),
         Err(ScanError::Unknown) => {
-            Err(ApiError::NotFound(ErrorCode::QrNotFound, "No session ever showed this QR code.".into()))
+            Err(ApiError::refused(ErrorCode::QrNotFound, "No session ever showed this QR code."))
         }
     }
 }
 
 /// 204: the channel is now `disconnected`, as when a person removes the linked device.
 async fn unlink(
-    State(state): State<AppState>,
+    State(phone): State<Phone>,
     ApiJson(body): ApiJson<SimUnlinkRequest>,
 ) -> Result<StatusCode, ApiError> {
-    sim(&state)?;
     let id = channel_id(&body.channel_id)?;
-    if state.channels.mark_unlinked(&id).await? {
+    if phone.channels.unlink_simulated(&id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::ChannelNotFound)
@@ -75,17 +73,16 @@ struct MessagesQuery {
 }
 
 async fn messages(
-    State(state): State<AppState>,
+    State(phone): State<Phone>,
     query: Result<Query<MessagesQuery>, QueryRejection>,
 ) -> Result<Json<SimMessages>, ApiError> {
-    let sim = sim(&state)?;
     let Query(query) =
-        query.map_err(|e| ApiError::bad_request(ErrorCode::InvalidRequest, e.body_text()))?;
+        query.map_err(|e| ApiError::refused(ErrorCode::InvalidRequest, e.body_text()))?;
     let raw = query.channel_id.ok_or_else(|| {
-        ApiError::bad_request(
+        ApiError::refused(
             ErrorCode::InvalidRequest,
             "The `channel_id` query parameter is required.",
         )
     })?;
-    Ok(Json(SimMessages { data: sim.messages(&channel_id(&raw)?) }))
+    Ok(Json(SimMessages { data: phone.sim.messages(&channel_id(&raw)?) }))
 }

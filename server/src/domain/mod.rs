@@ -17,4 +17,4 @@ pub use ids::{AccountId, ChannelId, IdError, MessageId, SessionId, TokenId, rand
 pub use phone::{PhoneNumber, PhoneNumberError};
 pub use scopes::Scopes;
 pub use text::{ChannelName, DEFAULT_CHANNEL_NAME, MessageText, TextError};
-pub use time::{Timestamp, WallAnchor, now, rfc3339_millis};
+pub use time::{WallAnchor, now, rfc3339_millis};

@@ -2,11 +2,9 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use time::macros::format_description;
 
-/// An RFC 3339 UTC timestamp with millisecond precision, e.g. `2026-11-24T23:00:00.123Z`.
-pub type Timestamp = String;
-
-/// Formats a moment the way every timestamp of the API is written.
-pub fn rfc3339_millis(at: OffsetDateTime) -> Timestamp {
+/// Formats a moment the way every timestamp of the API is written: RFC 3339, UTC, with
+/// milliseconds, e.g. `2026-11-24T23:00:00.123Z`.
+pub fn rfc3339_millis(at: OffsetDateTime) -> String {
     let format =
         format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
     let at = at.to_offset(time::UtcOffset::UTC);
@@ -15,7 +13,7 @@ pub fn rfc3339_millis(at: OffsetDateTime) -> Timestamp {
 }
 
 /// Now, formatted.
-pub fn now() -> Timestamp {
+pub fn now() -> String {
     rfc3339_millis(OffsetDateTime::now_utc())
 }
 

@@ -1,8 +1,9 @@
 use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::domain::random_hex;
+use crate::sync::lock;
 
 /// The cookie that binds a browser to the sessions it started. It is a random id, not a token:
 /// it grants nothing by itself, only access to those sessions through this host.
@@ -27,15 +28,14 @@ impl Bindings {
     /// Records that `browser` started `session`; forgets expired bindings on the way.
     pub fn bind(&self, session: &str, browser: &str) {
         let now = Instant::now();
-        // A short section with no `.await`; a poisoned map is still consistent.
-        let mut map = self.by_session.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut map = lock(&self.by_session);
         map.retain(|_, (_, at)| now.duration_since(*at) < self.ttl);
         map.insert(session.to_owned(), (browser.to_owned(), now));
     }
 
     /// Whether `browser` started `session` (and the binding has not expired).
     pub fn is_bound(&self, session: &str, browser: &str) -> bool {
-        let map = self.by_session.lock().unwrap_or_else(PoisonError::into_inner);
+        let map = lock(&self.by_session);
         map.get(session).is_some_and(|(owner, at)| owner == browser && at.elapsed() < self.ttl)
     }
 }

@@ -24,7 +24,7 @@ use axum::Router;
 
 pub use api_client::ApiClient;
 pub use bindings::Bindings;
-pub use pages::{content_security_policy, pages};
+pub use pages::{PageService, content_security_policy, not_found_service, pages};
 pub use pat::{HOST_PAT_FILE, load_or_mint_pat};
 
 /// What the host routes share; cheap to clone.

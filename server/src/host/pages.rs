@@ -13,11 +13,22 @@ use base64::engine::general_purpose::STANDARD;
 use sha2::{Digest, Sha256};
 use tower::util::BoxCloneSyncService;
 
-use crate::api::PageService;
 use tower::{Layer, ServiceExt};
 use tower_http::compression::CompressionLayer;
 use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
+
+/// A service that answers every request it is given (the pages end in one).
+pub type PageService =
+    BoxCloneSyncService<axum::extract::Request, axum::response::Response, std::convert::Infallible>;
+
+/// The API's JSON 404, as the service the pages fall back to.
+pub fn not_found_service() -> PageService {
+    BoxCloneSyncService::new(tower::service_fn(|_request: axum::extract::Request| async {
+        use axum::response::IntoResponse;
+        Ok(crate::api::not_found().await.into_response())
+    }))
+}
 
 /// `'sha256-…'` for each inline `<script>` of an HTML page.
 fn inline_script_hashes(html: &str) -> Vec<String> {

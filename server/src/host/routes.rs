@@ -3,12 +3,14 @@
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
+use axum::http::{HeaderMap, Method, Response, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{delete, get, post};
 use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
-use keebai_protocol::{ConnectResponse, ErrorCode};
+use keebai_protocol::{
+    ConnectResponse, ErrorCode, WIDGET_NUMBERS_PATH, WIDGET_SESSIONS_PATH, widget_stream_path,
+};
 use serde_json::{Value, json};
 
 use super::HostState;
@@ -18,16 +20,18 @@ use crate::api::ApiError;
 
 pub fn router() -> axum::Router<HostState> {
     axum::Router::new()
-        .route("/widget/sessions", post(start))
-        .route("/widget/sessions/{id}", delete(cancel))
-        .route("/widget/sessions/{id}/stream", get(stream))
-        .route("/widget/numbers", get(numbers))
+        .route(WIDGET_SESSIONS_PATH, post(start))
+        .route(&format!("{WIDGET_SESSIONS_PATH}/{{id}}"), delete(cancel))
+        .route(&widget_stream_path("{id}"), get(stream))
+        .route(WIDGET_NUMBERS_PATH, get(numbers))
 }
 
 impl From<Unreachable> for ApiError {
     fn from(error: Unreachable) -> Self {
-        tracing::warn!(%error, "widget host cannot reach the API");
-        ApiError::Unavailable("The pairing service is unreachable right now; retry shortly.".into())
+        ApiError::Unavailable(
+            "The pairing service is unreachable right now; retry shortly.".into(),
+            Some(error.into()),
+        )
     }
 }
 
@@ -36,13 +40,22 @@ impl From<Unreachable> for ApiError {
 fn relay(response: Response<Body>) -> Response<Body> {
     let status = response.status();
     if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-        tracing::error!(%status, "the API rejected the widget host's token; check --pat");
-        return ApiError::Unavailable("The widget host is not configured correctly.".into())
-            .into_response();
+        let cause = anyhow::anyhow!(
+            "the API rejected the widget host's token ({status}); check --host-pat"
+        );
+        return ApiError::Unavailable(
+            "The widget host is not configured correctly.".into(),
+            Some(cause),
+        )
+        .into_response();
     }
     if status.is_server_error() {
-        return ApiError::Unavailable("The pairing service failed; retry shortly.".into())
-            .into_response();
+        let cause = anyhow::anyhow!("the API answered {status}");
+        return ApiError::Unavailable(
+            "The pairing service failed; retry shortly.".into(),
+            Some(cause),
+        )
+        .into_response();
     }
     response
 }
@@ -78,17 +91,14 @@ async fn start(
         Value::Null
     } else {
         serde_json::from_slice(&body).map_err(|e| {
-            ApiError::bad_request(
-                ErrorCode::InvalidJson,
-                format!("The body is not valid JSON: {e}"),
-            )
+            ApiError::refused(ErrorCode::InvalidJson, format!("The body is not valid JSON: {e}"))
         })?
     };
     let name = match body {
         Value::Null => None,
         Value::Object(fields) => fields.get("name").cloned(),
         _ => {
-            return Err(ApiError::bad_request(
+            return Err(ApiError::refused(
                 ErrorCode::InvalidRequest,
                 "The body must be a JSON object.",
             ));
@@ -103,17 +113,14 @@ async fn start(
     if response.status() != StatusCode::CREATED {
         return Ok(relay(response));
     }
-    let bytes = axum::body::to_bytes(response.into_body(), 64 * 1024)
+    let bytes = axum::body::to_bytes(response.into_body(), crate::api::MAX_BODY_BYTES)
         .await
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("reading the connect answer: {e}")))?;
     let session: ConnectResponse = serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("the connect answer: {e}")))?;
     let browser = browser_of(&jar).unwrap_or_else(Bindings::new_browser);
     state.bindings.bind(&session.session_id, &browser);
-    let answer = ConnectResponse {
-        stream_url: format!("/widget/sessions/{}/stream", session.session_id),
-        ..session
-    };
+    let answer = ConnectResponse { stream_url: widget_stream_path(&session.session_id), ..session };
     Ok((StatusCode::CREATED, jar.add(cookie(&browser)), Json(answer)).into_response())
 }
 
@@ -129,8 +136,7 @@ async fn stream(
     let response = state.api.call(Method::GET, &path, None, headers.get("last-event-id")).await?;
     let mut response = relay(response);
     if response.status().is_success() {
-        response.headers_mut().insert("x-accel-buffering", HeaderValue::from_static("no"));
-        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        crate::api::sse::unbuffered(response.headers_mut());
     }
     Ok(response)
 }
@@ -142,11 +148,11 @@ async fn cancel(
     Path(id): Path<String>,
 ) -> Result<Response<Body>, ApiError> {
     require_binding(&state, &jar, &id)?;
-    let path = format!("{}/{id}", keebai_protocol::CONNECT_PATH);
+    let path = keebai_protocol::session_path(&id);
     Ok(relay(state.api.call(Method::DELETE, &path, None, None).await?))
 }
 
 /// `GET /widget/numbers`: the account's numbers, for the dashboard's list.
 async fn numbers(State(state): State<HostState>) -> Result<Response<Body>, ApiError> {
-    Ok(relay(state.api.call(Method::GET, "/v1/whatsapp/numbers", None, None).await?))
+    Ok(relay(state.api.call(Method::GET, keebai_protocol::NUMBERS_PATH, None, None).await?))
 }

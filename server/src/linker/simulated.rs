@@ -11,21 +11,21 @@
 //! code of a live attempt is *expired* (409); a string we never issued is *unknown* (404).
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use futures::SinkExt;
 use futures::future::BoxFuture;
 use keebai_protocol::sim::{ScanOutcome, SimMessage};
 use keebai_protocol::{DisconnectCode, FailureCode};
 use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
 
+use crate::channels::{Channel, LinkerKind, LiveChannels, SendError};
 use crate::domain::{ChannelId, MessageId, MessageText, PhoneNumber};
-use crate::pairing::{Attempt, Linker, LinkerEvent, LinkerKind, SendError};
-use crate::store::ChannelRecord;
+use crate::pairing::{Attempt, Linker, LinkerEvent};
+use crate::sync::lock;
 
 /// The simulated schedule.
 #[derive(Debug, Clone)]
@@ -88,12 +88,6 @@ struct Scan {
     phone_number: PhoneNumber,
     push_name: String,
     outcome: ScanOutcome,
-}
-
-/// Short sections, no `.await` inside; a poisoned lock only means another request panicked
-/// mid-insert, which leaves the maps usable.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl SimulatedLinker {
@@ -208,7 +202,7 @@ async fn run_attempt(inner: Arc<Inner>, mut attempt: Attempt) {
         let ttl = if index == 0 { inner.config.first_qr_ttl } else { inner.config.qr_ttl };
         let code = inner.new_code();
         let offered = Offered::new(&inner, code.clone(), slot.clone());
-        if attempt.events.send(LinkerEvent::Qr { code, ttl }).await.is_err() {
+        if attempt.report(LinkerEvent::Qr { code, ttl }).await.is_err() {
             return;
         }
         let scan = tokio::select! {
@@ -219,22 +213,14 @@ async fn run_attempt(inner: Arc<Inner>, mut attempt: Attempt) {
         drop(offered);
         // A scan accepted just before the code was withdrawn is still honoured.
         if let Some(scan) = scan.or_else(|| scanned.try_recv().ok()) {
-            return link(&inner, &mut attempt, scan).await;
+            return link(&inner, attempt, scan).await;
         }
     }
-    let _ = attempt.events.send(LinkerEvent::Exhausted).await;
+    let _ = attempt.report(LinkerEvent::Exhausted).await;
 }
 
 /// After a scan: the events of the outcome the phone asked for.
-async fn link(inner: &Inner, attempt: &mut Attempt, scan: Scan) {
-    let cancel = attempt.cancel.clone();
-    let events = &mut attempt.events;
-    let wait = || async {
-        tokio::select! {
-            () = cancel.cancelled() => false,
-            () = tokio::time::sleep(inner.config.link_delay) => true,
-        }
-    };
+async fn link(inner: &Inner, mut attempt: Attempt, scan: Scan) {
     let last = match scan.outcome {
         ScanOutcome::DeviceLimit => LinkerEvent::Failed {
             code: FailureCode::DeviceLimit,
@@ -251,17 +237,30 @@ async fn link(inner: &Inner, attempt: &mut Attempt, scan: Scan) {
             reason: "The phone removed this linked device right after linking it.".into(),
         },
         ScanOutcome::Success => {
-            LinkerEvent::Linked { phone_number: scan.phone_number, push_name: scan.push_name }
+            // A simulated device holds nothing to hand over or release.
+            if settle(inner, &mut attempt).await {
+                attempt.linked(scan.phone_number, scan.push_name).await;
+            }
+            return;
         }
     };
     // The device limit is checked by the phone before anything is linked; every other outcome
     // first goes through WhatsApp establishing the session.
-    if scan.outcome != ScanOutcome::DeviceLimit
-        && (events.send(LinkerEvent::Scanned).await.is_err() || !wait().await)
-    {
-        return;
+    if scan.outcome == ScanOutcome::DeviceLimit || settle(inner, &mut attempt).await {
+        let _ = attempt.report(last).await;
     }
-    let _ = events.send(last).await;
+}
+
+/// `connecting`, then the time WhatsApp takes to establish the session; `false` if the
+/// attempt was cancelled meanwhile.
+async fn settle(inner: &Inner, attempt: &mut Attempt) -> bool {
+    if attempt.report(LinkerEvent::Scanned).await.is_err() {
+        return false;
+    }
+    tokio::select! {
+        () = attempt.cancel.cancelled() => false,
+        () = tokio::time::sleep(inner.config.link_delay) => true,
+    }
 }
 
 impl Linker for SimulatedLinker {
@@ -269,17 +268,24 @@ impl Linker for SimulatedLinker {
         LinkerKind::Simulated
     }
 
-    fn start(&self, attempt: Attempt) {
-        tokio::spawn(run_attempt(self.inner.clone(), attempt));
+    fn attempt(&self, attempt: Attempt) -> BoxFuture<'static, ()> {
+        Box::pin(run_attempt(self.inner.clone(), attempt))
     }
 
     fn first_qr_timeout(&self) -> Option<Duration> {
         None
     }
+}
 
+impl LiveChannels for SimulatedLinker {
+    fn kind(&self) -> LinkerKind {
+        LinkerKind::Simulated
+    }
+
+    /// "Sends" into the channel's inbox, which `GET /sim/messages` reads.
     fn send_text<'a>(
         &'a self,
-        channel: &'a ChannelRecord,
+        channel: &'a Channel,
         id: &'a MessageId,
         to: &'a PhoneNumber,
         text: &'a MessageText,
@@ -298,12 +304,18 @@ impl Linker for SimulatedLinker {
             Ok(())
         })
     }
+
+    /// Nothing runs between texts.
+    fn stop(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::domain::SessionId;
+    use crate::pairing::Report;
     use futures::StreamExt;
     use futures::channel::mpsc;
     use tokio_util::sync::CancellationToken;
@@ -312,20 +324,35 @@ mod tests {
         PhoneNumber::parse("+56912345678").unwrap()
     }
 
-    fn start(linker: &SimulatedLinker) -> (mpsc::Receiver<LinkerEvent>, CancellationToken) {
-        let (events, rx) = mpsc::channel(8);
-        let cancel = CancellationToken::new();
-        linker.start(Attempt {
-            session_id: SessionId::generate(),
-            number: 1,
-            device: crate::domain::ChannelId::generate(),
-            events,
-            cancel: cancel.clone(),
-        });
-        (rx, cancel)
+    /// An attempt's reports, read the way the engine reads them.
+    struct Reports(mpsc::Receiver<Report>);
+
+    impl Reports {
+        /// The next progress event (`None` once the attempt ended); a hand-over is a panic.
+        async fn next(&mut self) -> Option<LinkerEvent> {
+            match self.0.next().await? {
+                Report::Event(event) => Some(event),
+                linked => panic!("expected an event, got {linked:?}"),
+            }
+        }
+
+        /// The hand-over of a linked device: its phone and push name.
+        async fn linked(&mut self) -> (PhoneNumber, String) {
+            match self.0.next().await {
+                Some(Report::Linked { phone_number, push_name, .. }) => (phone_number, push_name),
+                other => panic!("expected a linked device, got {other:?}"),
+            }
+        }
     }
 
-    async fn next_code(rx: &mut mpsc::Receiver<LinkerEvent>) -> (String, Duration) {
+    fn start(linker: &SimulatedLinker) -> (Reports, CancellationToken) {
+        let cancel = CancellationToken::new();
+        let (attempt, reports) = Attempt::new(SessionId::generate(), 1, cancel.clone());
+        tokio::spawn(linker.attempt(attempt));
+        (Reports(reports), cancel)
+    }
+
+    async fn next_code(rx: &mut Reports) -> (String, Duration) {
         match rx.next().await {
             Some(LinkerEvent::Qr { code, ttl }) => (code, ttl),
             other => panic!("expected a QR, got {other:?}"),
@@ -385,10 +412,7 @@ mod tests {
         assert_eq!(current, Ok(()));
         assert_eq!(again, Err(ScanError::Expired));
         assert_eq!(rx.next().await, Some(LinkerEvent::Scanned));
-        assert_eq!(
-            rx.next().await,
-            Some(LinkerEvent::Linked { phone_number: phone(), push_name: "Lucio".into() })
-        );
+        assert_eq!(rx.linked().await, (phone(), "Lucio".to_owned()));
     }
 
     #[tokio::test(start_paused = true)]

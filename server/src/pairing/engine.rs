@@ -11,8 +11,8 @@ use super::linker::Linker;
 use super::registry::{Entry, Shared};
 use super::session::SessionDriver;
 use super::state::SessionState;
+use crate::channels::ChannelBook;
 use crate::domain::{AccountId, ChannelName, SessionId};
-use crate::store::Store;
 
 /// Why the engine refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -39,7 +39,9 @@ pub struct SessionInfo {
 pub type EventStream = BoxStream<'static, (u64, StreamEvent)>;
 
 /// The registry of pairing sessions. Cheap to clone; the last clone dropped cancels every session
-/// task (they end with `failed` `server_shutdown`), as does [`PairingEngine::shutdown`].
+/// task (they end with `failed` `server_shutdown`), as does [`PairingEngine::shutdown`]. The
+/// engine owns every task it starts (session drivers and linker attempts):
+/// [`PairingEngine::stopped`] waits for all of them.
 #[derive(Clone)]
 pub struct PairingEngine {
     shared: Arc<Shared>,
@@ -47,9 +49,9 @@ pub struct PairingEngine {
 }
 
 impl PairingEngine {
-    pub fn new(config: PairingConfig, linker: Arc<dyn Linker>, store: Store) -> Self {
+    pub fn new(config: PairingConfig, linker: Arc<dyn Linker>, book: ChannelBook) -> Self {
         let shutdown = CancellationToken::new();
-        let shared = Arc::new(Shared::new(config, linker, store, shutdown.clone()));
+        let shared = Arc::new(Shared::new(config, linker, book, shutdown.clone()));
         Self { shared, _owner: Arc::new(shutdown.drop_guard()) }
     }
 
@@ -83,7 +85,7 @@ impl PairingEngine {
         }
         let driver =
             SessionDriver::new(self.shared.clone(), id.clone(), account, name, state_tx, cancel);
-        tokio::spawn(driver.run());
+        self.shared.tasks.spawn(driver.run());
         Ok(SessionInfo { id, expires_in: self.shared.config.window })
     }
 
@@ -142,9 +144,17 @@ impl PairingEngine {
         self.shared.registry().live_per_account.get(&account).copied().unwrap_or(0)
     }
 
-    /// Ends every session with `failed` `server_shutdown` and refuses new ones.
+    /// Ends every session with `failed` `server_shutdown` and refuses new ones; returns at once
+    /// ([`PairingEngine::stopped`] waits for the tasks to finish).
     pub fn shutdown(&self) {
         self.shared.shutdown.cancel();
+    }
+
+    /// After [`PairingEngine::shutdown`]: returns once every session driver and every attempt
+    /// has ended, having released what it held (clients closed, device files deleted).
+    pub async fn stopped(&self) {
+        self.shared.tasks.close();
+        self.shared.tasks.wait().await;
     }
 
     fn lookup<T>(

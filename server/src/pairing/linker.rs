@@ -1,41 +1,22 @@
 use std::time::Duration;
 
+use futures::SinkExt;
 use futures::channel::mpsc;
 use futures::future::BoxFuture;
 use keebai_protocol::{DisconnectCode, FailureCode};
+use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
-use crate::domain::{ChannelId, MessageId, MessageText, PhoneNumber, SessionId};
-use crate::store::ChannelRecord;
+use crate::channels::{Channel, LinkerKind};
+use crate::domain::{ChannelId, PhoneNumber, SessionId};
 
-/// Which implementation links devices. Stored with each channel: only the linker that paired a
-/// channel can send on it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LinkerKind {
-    /// whatsapp-rust, a real WhatsApp linked device.
-    Whatsapp,
-    /// The declared test and demo device.
-    Simulated,
-}
-
-impl LinkerKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Whatsapp => "whatsapp",
-            Self::Simulated => "simulated",
-        }
-    }
-}
-
-/// What one pairing attempt reports to the engine, in the order it happens.
+/// What one pairing attempt reports to the engine before it links, in the order it happens.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LinkerEvent {
     /// A code to show, accepted by WhatsApp for `ttl` from now.
     Qr { code: String, ttl: Duration },
     /// The phone scanned a code; WhatsApp is establishing the session.
     Scanned,
-    /// The device is linked to this phone.
-    Linked { phone_number: PhoneNumber, push_name: String },
     /// The attempt failed for good (the engine ends the session).
     Failed { code: FailureCode, reason: String },
     /// The device was linked and then removed again.
@@ -45,6 +26,28 @@ pub enum LinkerEvent {
     Exhausted,
 }
 
+impl LinkerEvent {
+    /// After this event the attempt has nothing more to say.
+    pub fn is_last(&self) -> bool {
+        matches!(self, Self::Failed { .. } | Self::Disconnected { .. } | Self::Exhausted)
+    }
+}
+
+/// What travels from an attempt to its session: progress, or the one hand-over of a linked
+/// device with the reply channel that says whether its channel was saved (dropped unsent: it
+/// was not).
+#[derive(Debug)]
+pub enum Report {
+    Event(LinkerEvent),
+    Linked { phone_number: PhoneNumber, push_name: String, saved: oneshot::Sender<Channel> },
+}
+
+/// The engine stopped listening to this attempt (cancel, expiry, shutdown, or it has what it
+/// needs): stop and release what the attempt holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the pairing session no longer listens to this attempt")]
+pub struct Gone;
+
 /// One pairing attempt handed to a linker.
 #[derive(Debug)]
 pub struct Attempt {
@@ -53,68 +56,62 @@ pub struct Attempt {
     pub number: u32,
     /// The id the channel gets if this attempt links a phone the account does not have yet.
     /// A linker that keeps per-device state names it after this id, so a new channel needs no
-    /// rename (see [`Linker::settle`]).
+    /// rename (see [`Attempt::linked`]).
     pub device: ChannelId,
-    /// Where to report (`futures::SinkExt::send`). A send error means the engine no longer
-    /// listens: stop. (A `futures` channel allocates per message; tokio's allocates a 32-slot
-    /// block per channel up front, which is 1.5 KiB per live session.)
-    pub events: mpsc::Sender<LinkerEvent>,
     /// Fires on cancel, expiry, shutdown or once the engine has what it needs. The attempt must
     /// then stop promptly and release what it holds.
     pub cancel: CancellationToken,
+    /// (A `futures` channel allocates per message; tokio's allocates a 32-slot block per
+    /// channel up front, which is 1.5 KiB per live session.)
+    reports: mpsc::Sender<Report>,
 }
 
-/// Why a text could not be sent.
-#[derive(Debug, thiserror::Error)]
-pub enum SendError {
-    /// 409: the device is no longer linked (logged out or unlinked on the phone).
-    #[error("the channel is not logged in")]
-    NotLoggedIn,
-    /// 503: the device is linked but not connected right now (reconnecting, network down).
-    #[error("the channel is not connected yet")]
-    NotConnected,
-    /// 500: anything else.
-    #[error(transparent)]
-    Other(#[from] anyhow::Error),
+impl Attempt {
+    /// A new attempt and the receiving end of its reports (the engine's, or a test's).
+    pub fn new(
+        session_id: SessionId,
+        number: u32,
+        cancel: CancellationToken,
+    ) -> (Self, mpsc::Receiver<Report>) {
+        let (reports, receiver) = mpsc::channel(8);
+        let attempt = Self { session_id, number, device: ChannelId::generate(), cancel, reports };
+        (attempt, receiver)
+    }
+
+    /// Reports progress. `Err(Gone)`: nobody listens any more; stop.
+    pub async fn report(&mut self, event: LinkerEvent) -> Result<(), Gone> {
+        self.reports.send(Report::Event(event)).await.map_err(|_| Gone)
+    }
+
+    /// Hands the linked device over: the engine records its channel and answers with it.
+    /// `Some(channel)`: the channel's id is `device` for a new phone, or the existing channel's
+    /// when the phone was linked before; the device now serves it. `None`: nothing was saved
+    /// (the store failed, or the session ended meanwhile); release the device.
+    ///
+    /// It takes the attempt: a device is handed over at most once, and a linked attempt
+    /// reports nothing else.
+    pub async fn linked(mut self, phone_number: PhoneNumber, push_name: String) -> Option<Channel> {
+        let (saved, channel) = oneshot::channel();
+        let report = Report::Linked { phone_number, push_name, saved };
+        self.reports.send(report).await.ok()?;
+        channel.await.ok()
+    }
 }
 
-/// The WhatsApp side of pairing and of paired channels. Implementations are `whatsapp`
-/// (whatsapp-rust) and `simulated`; the engine and the API never know which one runs.
+/// The WhatsApp side of pairing. Implementations are `whatsapp` (whatsapp-rust) and
+/// `simulated`; the engine and the API never know which one runs. What happens to a channel
+/// after pairing is [`LiveChannels`](crate::channels::LiveChannels)' business.
 pub trait Linker: Send + Sync + 'static {
     fn kind(&self) -> LinkerKind;
 
-    /// Starts one attempt in the background and returns at once. The attempt reports through
-    /// `attempt.events` and ends after `Failed`, `Disconnected`, `Linked` or `Exhausted`, or when
-    /// `attempt.cancel` fires.
-    fn start(&self, attempt: Attempt);
+    /// One attempt, from its first code to its end. The engine runs the future as a task it
+    /// owns and waits for at shutdown. The attempt reports through [`Attempt::report`], ends
+    /// after `Failed`, `Disconnected` or `Exhausted`, after [`Attempt::linked`] (once the
+    /// device serves its channel or is released), or promptly after `attempt.cancel` fires,
+    /// having released what it holds.
+    fn attempt(&self, attempt: Attempt) -> BoxFuture<'static, ()>;
 
     /// How long the engine waits for an attempt's first QR before failing the session with
     /// `whatsapp_unreachable`. `None` when the linker needs no such deadline.
     fn first_qr_timeout(&self) -> Option<Duration>;
-
-    /// After an attempt reported `Linked`, the engine saved its channel (`Some`, whose id is
-    /// `device` for a new phone or the existing channel's id when the phone is linked again) or
-    /// could not (`None`: release the device). Called exactly once per `Linked`.
-    fn settle<'a>(
-        &'a self,
-        device: &'a ChannelId,
-        channel: Option<&'a ChannelRecord>,
-    ) -> BoxFuture<'a, ()> {
-        let _ = (device, channel);
-        Box::pin(async {})
-    }
-
-    /// Stops every live connection cleanly (at server shutdown, after the HTTP server).
-    fn shutdown(&self) -> BoxFuture<'_, ()> {
-        Box::pin(async {})
-    }
-
-    /// Sends a text on a channel this linker paired.
-    fn send_text<'a>(
-        &'a self,
-        channel: &'a ChannelRecord,
-        id: &'a MessageId,
-        to: &'a PhoneNumber,
-        text: &'a MessageText,
-    ) -> BoxFuture<'a, Result<(), SendError>>;
 }

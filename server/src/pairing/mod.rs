@@ -1,13 +1,17 @@
 //! The pairing engine: owns every pairing session's life and fans its events out to subscribers.
 //!
 //! - `linker`: the [`Linker`] trait, the boundary to whatever does the WhatsApp side of one
-//!   pairing attempt (the real client, or the simulated phone), and the [`LinkerEvent`]s it reports.
+//!   pairing attempt (the real client, or the simulated phone); the [`Attempt`] it is handed,
+//!   the [`LinkerEvent`]s it reports, and its one hand-over of a linked device
+//!   ([`Attempt::linked`], answered with the saved channel).
 //! - `state`: a session's replayable state ([`SessionState`]) and the rules for what a new or
 //!   resuming subscriber is sent.
-//! - `session`: the task that drives one session: the window, attempts, deadlines, the channel.
+//! - `session`: the task that drives one session: the window, attempts, deadlines, and the
+//!   channel, recorded through [`crate::channels::ChannelBook`].
 //! - `config`: [`PairingConfig`], the window, replay and link timings and the per-account cap.
 //! - `registry`: what the engine and the session tasks share (the sessions by id, live counts).
-//! - `engine`: [`PairingEngine`], the public face: create, subscribe, cancel, shutdown.
+//! - `engine`: [`PairingEngine`], the public face: create, subscribe, cancel, shutdown. It owns
+//!   every task it starts, session drivers and attempts alike, and waits for them when stopped.
 //!
 //! A session's state lives in a `tokio::sync::watch` channel: the driver writes, each subscriber
 //! reads at its own pace. A slow subscriber therefore never delays the driver or other subscribers;
@@ -22,7 +26,7 @@ mod state;
 
 pub use config::PairingConfig;
 pub use engine::{EventStream, PairingEngine, PairingError, SessionInfo};
-pub use linker::{Attempt, Linker, LinkerEvent, LinkerKind, SendError};
+pub use linker::{Attempt, Gone, Linker, LinkerEvent, Report};
 pub use state::SessionState;
 
 #[cfg(test)]

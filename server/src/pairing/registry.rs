@@ -1,25 +1,28 @@
-//! What the engine and its session tasks share: configuration, the linker, the store, the
-//! shutdown token, and the registry of sessions.
+//! What the engine and its session tasks share: configuration, the linker, the channel book,
+//! the shutdown token, the tasks, and the registry of sessions.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::config::PairingConfig;
 use super::linker::Linker;
 use super::state::SessionState;
+use crate::channels::ChannelBook;
 use crate::domain::{AccountId, SessionId};
-use crate::store::Store;
 
 /// What session tasks share with the engine. Tasks hold this, never the engine itself, so that
 /// dropping the engine is what stops them.
 pub(super) struct Shared {
     pub(super) config: PairingConfig,
     pub(super) linker: Arc<dyn Linker>,
-    pub(super) store: Store,
+    pub(super) book: ChannelBook,
     pub(super) shutdown: CancellationToken,
+    /// Every session driver and every attempt: [`super::PairingEngine::stopped`] waits for them.
+    pub(super) tasks: TaskTracker,
     registry: Mutex<Registry>,
 }
 
@@ -39,17 +42,16 @@ impl Shared {
     pub(super) fn new(
         config: PairingConfig,
         linker: Arc<dyn Linker>,
-        store: Store,
+        book: ChannelBook,
         shutdown: CancellationToken,
     ) -> Self {
-        Self { config, linker, store, shutdown, registry: Mutex::new(Registry::default()) }
+        let registry = Mutex::new(Registry::default());
+        Self { config, linker, book, shutdown, tasks: TaskTracker::new(), registry }
     }
 
-    /// The registry is behind a `std` mutex: every section is a few map operations with no
-    /// `.await`, so an async mutex would only add overhead. A panic inside one cannot leave the
-    /// maps half-updated in a harmful way, so a poisoned lock is simply taken over.
+    /// The registry, locked (see [`crate::sync::lock`]).
     pub(super) fn registry(&self) -> MutexGuard<'_, Registry> {
-        self.registry.lock().unwrap_or_else(PoisonError::into_inner)
+        crate::sync::lock(&self.registry)
     }
 
     /// A session reached its terminal event: it no longer counts against the account's limit.

@@ -2,16 +2,25 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use futures::channel::mpsc;
-use keebai_protocol::{ConnectedEvent, FailedEvent, FailureCode, QrEvent, StreamEvent};
-use tokio::sync::watch;
+use keebai_protocol::{
+    ConnectedEvent, DisconnectedEvent, FailedEvent, FailureCode, QrEvent, StreamEvent,
+};
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 
-use super::linker::{Attempt, LinkerEvent};
+use super::linker::{Attempt, LinkerEvent, Report};
 use super::registry::Shared;
 use super::state::SessionState;
-use crate::domain::{AccountId, ChannelId, ChannelName, SessionId, WallAnchor, rfc3339_millis};
+use crate::channels::{Channel, NewLink};
+use crate::domain::{
+    AccountId, ChannelId, ChannelName, PhoneNumber, SessionId, WallAnchor, rfc3339_millis,
+};
+
+/// How long `connected` waits for a linked device to start serving its channel (closing a
+/// previous device of the same phone takes about a second).
+const HAND_OVER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Drives one session from creation to its terminal event, then keeps that event replayable for
 /// `replay` and removes the session.
@@ -86,18 +95,12 @@ impl SessionDriver {
         let mut number = 0;
         loop {
             number += 1;
-            let (events_tx, mut events) = mpsc::channel(8);
             let attempt_cancel = self.cancel.child_token();
             // Whatever way this attempt ends (terminal event, exhaustion, cancel), it is stopped.
             let _stop_attempt = attempt_cancel.clone().drop_guard();
-            let device = ChannelId::generate();
-            linker.start(Attempt {
-                session_id: self.id.clone(),
-                number,
-                device: device.clone(),
-                events: events_tx,
-                cancel: attempt_cancel,
-            });
+            let (attempt, mut reports) = Attempt::new(self.id.clone(), number, attempt_cancel);
+            let device = attempt.device.clone();
+            let running = self.shared.tasks.spawn(linker.attempt(attempt));
             let first_qr_timeout = linker.first_qr_timeout();
             let mut first_qr_deadline = first_qr_timeout.map(|t| Instant::now() + t);
             let mut saw_qr = false;
@@ -119,8 +122,8 @@ impl SessionDriver {
                             format!("WhatsApp's servers could not be reached: no QR code arrived within {secs} s. Check the server's network access to WhatsApp."),
                         );
                     }
-                    event = events.next() => match event {
-                        Some(LinkerEvent::Qr { code, ttl }) => {
+                    report = reports.next() => match report {
+                        Some(Report::Event(LinkerEvent::Qr { code, ttl })) => {
                             saw_qr = true;
                             first_qr_deadline = None;
                             if scanned_at.is_none() {
@@ -129,22 +132,22 @@ impl SessionDriver {
                                 self.publish(StreamEvent::Qr(QrEvent { data: code, expires_at: Some(expires_at) }));
                             }
                         }
-                        Some(LinkerEvent::Scanned) => {
+                        Some(Report::Event(LinkerEvent::Scanned)) => {
                             if scanned_at.is_none() {
                                 scanned_at = Some(Instant::now());
                                 self.publish(StreamEvent::Connecting);
                             }
                         }
-                        Some(LinkerEvent::Linked { phone_number, push_name }) => {
-                            return self.save_channel(&device, phone_number, push_name).await;
+                        Some(Report::Linked { phone_number, push_name, saved }) => {
+                            return self.save_channel(&device, phone_number, push_name, saved, running).await;
                         }
-                        Some(LinkerEvent::Failed { code, reason }) => return failed(code, reason),
-                        Some(LinkerEvent::Disconnected { code, reason }) => {
-                            return StreamEvent::Disconnected(keebai_protocol::DisconnectedEvent { code, reason });
+                        Some(Report::Event(LinkerEvent::Failed { code, reason })) => return failed(code, reason),
+                        Some(Report::Event(LinkerEvent::Disconnected { code, reason })) => {
+                            return StreamEvent::Disconnected(DisconnectedEvent { code, reason });
                         }
                         // A new attempt keeps codes coming; the client sees no gap.
-                        Some(LinkerEvent::Exhausted) if scanned_at.is_none() => break,
-                        Some(LinkerEvent::Exhausted) => {}
+                        Some(Report::Event(LinkerEvent::Exhausted)) if scanned_at.is_none() => break,
+                        Some(Report::Event(LinkerEvent::Exhausted)) => {}
                         None if saw_qr && scanned_at.is_none() => break,
                         None => {
                             tracing::error!(session = %self.id, attempt = number, "linker attempt stopped without an outcome");
@@ -157,43 +160,46 @@ impl SessionDriver {
         }
     }
 
-    /// Saves the channel of a linked device and tells the linker how it went.
+    /// Records the channel of a linked device and answers the attempt; `connected` is
+    /// published once the attempt has put the device to work (so that a text sent right after
+    /// `connected` finds the channel live).
     async fn save_channel(
         &self,
         device: &ChannelId,
-        phone: crate::domain::PhoneNumber,
+        phone: PhoneNumber,
         push_name: String,
+        saved: oneshot::Sender<Channel>,
+        attempt: JoinHandle<()>,
     ) -> StreamEvent {
-        let linker = &self.shared.linker;
-        let saved = self
-            .shared
-            .store
-            .upsert_linked_channel(
-                self.account,
-                device,
-                &self.name,
-                &phone,
-                &push_name,
-                linker.kind().as_str(),
-            )
-            .await;
-        match saved {
-            Ok(channel) => {
-                linker.settle(device, Some(&channel)).await;
-                StreamEvent::Connected(ConnectedEvent {
-                    channel_id: channel.id.to_string(),
-                    phone_number: channel.phone_number,
-                    push_name: channel.push_name,
-                })
-            }
+        let link = NewLink {
+            account: self.account,
+            proposed: device,
+            name: &self.name,
+            phone: &phone,
+            push_name: &push_name,
+            linker: self.shared.linker.kind(),
+        };
+        let channel = match self.shared.book.link(link).await {
+            Ok(channel) => channel,
             Err(error) => {
                 tracing::error!(session = %self.id, error = ?error, "could not save the linked channel");
-                linker.settle(device, None).await;
-                failed(
+                // Dropping `saved` tells the attempt to release its device.
+                return failed(
                     FailureCode::Internal,
                     "The phone linked, but the channel could not be saved. Try again.",
-                )
+                );
             }
+        };
+        let connected = StreamEvent::Connected(ConnectedEvent {
+            channel_id: channel.id.to_string(),
+            phone_number: channel.phone_number.to_string(),
+            push_name: channel.push_name.clone(),
+        });
+        if saved.send(channel).is_ok()
+            && tokio::time::timeout(HAND_OVER_TIMEOUT, attempt).await.is_err()
+        {
+            tracing::warn!(session = %self.id, "the linked device took long to start serving its channel");
         }
+        connected
     }
 }

@@ -14,9 +14,10 @@ use keebai_protocol::{FailureCode, StreamEvent};
 use tokio::time::Instant;
 
 use super::*;
-use crate::domain::{AccountId, ChannelName, MessageId, MessageText, PhoneNumber, Scopes};
+use crate::channels::{ChannelBook, LinkerKind};
+use crate::domain::{AccountId, ChannelName, PhoneNumber, Scopes};
 use crate::linker::{SimConfig, SimulatedLinker};
-use crate::store::{ChannelRecord, Store};
+use crate::store::Store;
 
 struct Setup {
     _dir: tempfile::TempDir,
@@ -36,7 +37,7 @@ async fn setup(config: PairingConfig, sim: SimConfig) -> Setup {
         accounts.push(store.authenticate(&token.secret).await.unwrap().unwrap().account);
     }
     let linker = SimulatedLinker::new(sim);
-    let engine = PairingEngine::new(config, Arc::new(linker.clone()), store);
+    let engine = PairingEngine::new(config, Arc::new(linker.clone()), ChannelBook::new(store));
     tokio::time::pause();
     Setup { _dir: dir, engine, sim: linker, account: accounts[0], other: accounts[1] }
 }
@@ -345,39 +346,44 @@ async fn dropping_the_engine_stops_every_session_task() {
     assert_eq!(s.sim.live_codes(), 0, "every attempt was cancelled");
 }
 
-/// A linker that reaches no one: it shows no code, as whatsapp-rust does without network.
-struct Unreachable;
+/// A linker that reaches no one: it shows no code, as whatsapp-rust does without network. Once
+/// cancelled, it takes `cleanup` of (virtual) time to release what it holds, then counts itself
+/// in `released`.
+#[derive(Default)]
+struct Unreachable {
+    cleanup: Duration,
+    released: Arc<std::sync::atomic::AtomicUsize>,
+}
 
 impl Linker for Unreachable {
     fn kind(&self) -> LinkerKind {
         LinkerKind::Whatsapp
     }
-    fn start(&self, attempt: Attempt) {
-        let Attempt { events, cancel, .. } = attempt;
-        tokio::spawn(async move {
-            let _still_listening = events;
-            cancel.cancelled().await
-        });
+    fn attempt(&self, attempt: Attempt) -> futures::future::BoxFuture<'static, ()> {
+        let (cleanup, released) = (self.cleanup, self.released.clone());
+        Box::pin(async move {
+            // Held to the end, so that the engine keeps listening (no code, no outcome).
+            let attempt = attempt;
+            attempt.cancel.cancelled().await;
+            tokio::time::sleep(cleanup).await;
+            released.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            drop(attempt);
+        })
     }
     fn first_qr_timeout(&self) -> Option<Duration> {
         Some(Duration::from_secs(20))
     }
-    fn send_text<'a>(
-        &'a self,
-        _: &'a ChannelRecord,
-        _: &'a MessageId,
-        _: &'a PhoneNumber,
-        _: &'a MessageText,
-    ) -> futures::future::BoxFuture<'a, Result<(), SendError>> {
-        Box::pin(async { Err(SendError::NotConnected) })
-    }
+}
+
+async fn unreachable_engine(linker: Unreachable) -> (tempfile::TempDir, PairingEngine) {
+    let dir = tempfile::tempdir().unwrap();
+    let book = ChannelBook::new(Store::open(dir.path()).await.unwrap());
+    (dir, PairingEngine::new(PairingConfig::default(), Arc::new(linker), book))
 }
 
 #[tokio::test]
 async fn no_code_within_the_connect_timeout_fails_the_session_as_whatsapp_unreachable() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).await.unwrap();
-    let engine = PairingEngine::new(PairingConfig::default(), Arc::new(Unreachable), store);
+    let (_dir, engine) = unreachable_engine(Unreachable::default()).await;
     tokio::time::pause();
     let started = Instant::now();
     let session = engine.create(AccountId(1), name()).unwrap();
@@ -387,4 +393,24 @@ async fn no_code_within_the_connect_timeout_fails_the_session_as_whatsapp_unreac
     assert_eq!(failed.code, FailureCode::WhatsappUnreachable);
     assert!(failed.reason.contains("20 s"), "{}", failed.reason);
     assert_elapsed(started, 20);
+}
+
+#[tokio::test]
+async fn a_stopped_engine_has_waited_for_every_attempt_to_release_what_it_held() {
+    let released = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let linker = Unreachable { cleanup: Duration::from_secs(2), released: released.clone() };
+    let (_dir, engine) = unreachable_engine(linker).await;
+    tokio::time::pause();
+    for _ in 0..3 {
+        engine.create(AccountId(1), name()).unwrap();
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    engine.shutdown();
+    let stopping = Instant::now();
+    engine.stopped().await;
+
+    assert_eq!(released.load(std::sync::atomic::Ordering::SeqCst), 3, "every attempt cleaned up");
+    assert_elapsed(stopping, 2);
+    assert_eq!(engine.session_count(), 0, "no driver outlived the stop");
 }

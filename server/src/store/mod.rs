@@ -2,13 +2,11 @@
 //! migrations of `server/migrations` embedded in the binary.
 //!
 //! - `tokens`: accounts and their personal access tokens (hashes only).
-//! - `channels`: paired numbers and their status.
 //! - `messages`: what was sent on a channel (metadata, not text).
 //!
 //! Durability: every write is a committed transaction with `synchronous=FULL` before the caller
 //! answers 2xx, so an answer the client saw survives `kill -9` (and power loss) of the server.
 
-mod channels;
 mod messages;
 mod tokens;
 
@@ -19,7 +17,6 @@ use std::time::Duration;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-pub use channels::ChannelRecord;
 pub use tokens::{NewToken, Principal, TokenInfo};
 
 /// The store's file name inside the data directory.
@@ -107,10 +104,9 @@ impl Store {
         Ok(Self { pool })
     }
 
-    /// True when a trivial query succeeds.
-    pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
+    /// The pool, for the modules that own their tables' SQL (`channels`).
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.pool
     }
 
     /// Closes every connection (and checkpoints the WAL) before the process ends.

@@ -25,6 +25,8 @@ pub struct TestApp {
     pub address: SocketAddr,
     pub client: reqwest::Client,
     pub state: AppState,
+    /// The whatsapp linker's live channels, when it runs.
+    pub whatsapp: Option<keebai_server::linker::whatsapp::LiveDevices>,
     /// A token of account `acme` with every scope.
     pub token: String,
     shutdown: CancellationToken,
@@ -66,6 +68,7 @@ pub async fn spawn_app_in(
     let app = App::build(dir.path().to_owned(), args).await.expect("the app builds");
     let address = app.local_addr().unwrap();
     let state = app.state().clone();
+    let whatsapp = app.whatsapp().cloned();
     let shutdown = app.shutdown_token();
     let server = tokio::spawn(app.run_until_stopped());
     let token = state.store.create_token("acme", Scopes::all()).await.unwrap();
@@ -73,6 +76,7 @@ pub async fn spawn_app_in(
         address,
         client: reqwest::Client::new(),
         state,
+        whatsapp,
         token: token.secret.expose_secret().to_owned(),
         shutdown,
         server,

@@ -212,8 +212,8 @@ async fn in_remote_mode_the_host_calls_another_api_over_http() {
     let host_token = api.token_with("shop", &Scope::ALL).await;
     let api_url = format!("http://{}", api.address);
     let host = spawn_app_with(move |args: &mut ServeArgs| {
-        args.api_url = Some(api_url.parse().unwrap());
-        args.pat = Some(host_token.into());
+        args.host_api_url = Some(api_url.parse().unwrap());
+        args.host_pat = Some(host_token.into());
     })
     .await;
     let mut browser = Browser::new(&host);
@@ -228,17 +228,17 @@ async fn in_remote_mode_the_host_calls_another_api_over_http() {
 }
 
 #[tokio::test]
-async fn an_api_url_without_a_pat_refuses_to_start() {
+async fn a_host_api_url_without_a_host_pat_refuses_to_start() {
     let dir = tempfile::tempdir().unwrap();
     let args = ServeArgs {
         listen: "127.0.0.1:0".parse().unwrap(),
         linker: keebai_server::config::LinkerChoice::Simulated,
-        api_url: Some("http://127.0.0.1:9".parse().unwrap()),
+        host_api_url: Some("http://127.0.0.1:9".parse().unwrap()),
         ..ServeArgs::default()
     };
     let error =
         keebai_server::App::build(dir.path().to_owned(), args).await.err().unwrap().to_string();
-    assert!(error.contains("--pat"), "{error}");
+    assert!(error.contains("--host-pat") && error.contains("KEEBAI_HOST_PAT"), "{error}");
 }
 
 #[tokio::test]

@@ -142,9 +142,7 @@ async fn unlink_and_messages_validate_their_channel() {
 #[tokio::test]
 async fn without_the_simulator_there_are_no_sim_routes() {
     let app = spawn_app().await;
-    let mut state = app.state.clone();
-    state.sim = None;
-    let router = keebai_server::api::app(state);
+    let router = keebai_server::api::app(app.state.clone(), None);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, router).await });

@@ -233,7 +233,7 @@ async fn keep_alive_comments_flow_every_15_seconds() {
 
     let app = spawn_app().await;
     let session = app.connect_ok().await;
-    let router = keebai_server::api::app(app.state.clone());
+    let router = keebai_server::api::app(app.state.clone(), None);
     let request = axum::http::Request::get(&session.stream_url)
         .header("authorization", format!("Bearer {}", app.token))
         .body(axum::body::Body::empty())

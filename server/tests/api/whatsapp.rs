@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use keebai_protocol::{ChannelStatus, ErrorCode, FailureCode, StreamEvent};
+use keebai_server::channels::{ChannelBook, LinkerKind, NewLink};
 use keebai_server::config::{LinkerChoice, ServeArgs};
 use keebai_server::domain::{ChannelId, ChannelName, PhoneNumber, Scopes};
 use keebai_server::store::Store;
@@ -51,7 +52,7 @@ fn whatsapp_args(args: &mut ServeArgs, endpoint: &DeadEndpoint, timeout_secs: u6
 }
 
 fn devices_dir(app: &TestApp) -> std::path::PathBuf {
-    app.state.whatsapp.as_ref().unwrap().device_files().dir().to_owned()
+    app.whatsapp.as_ref().unwrap().device_files().dir().to_owned()
 }
 
 fn files_in(dir: &Path) -> Vec<String> {
@@ -176,17 +177,18 @@ async fn at_start_linked_channels_come_back_missing_devices_disconnect_and_lefto
         let store = Store::open(dir.path()).await.unwrap();
         let token = store.create_token("acme", Scopes::all()).await.unwrap();
         let account = store.authenticate(&token.secret).await.unwrap().unwrap().account;
+        let book = ChannelBook::new(store.clone());
         let mut ids = Vec::new();
         for phone in ["+56911111111", "+56922222222"] {
-            let channel = store
-                .upsert_linked_channel(
+            let channel = book
+                .link(NewLink {
                     account,
-                    &ChannelId::generate(),
-                    &ChannelName::default_name(),
-                    &PhoneNumber::parse(phone).unwrap(),
-                    "Lucio",
-                    "whatsapp",
-                )
+                    proposed: &ChannelId::generate(),
+                    name: &ChannelName::default_name(),
+                    phone: &PhoneNumber::parse(phone).unwrap(),
+                    push_name: "Lucio",
+                    linker: LinkerKind::Whatsapp,
+                })
                 .await
                 .unwrap();
             ids.push(channel.id);
@@ -200,7 +202,7 @@ async fn at_start_linked_channels_come_back_missing_devices_disconnect_and_lefto
 
     let endpoint = DeadEndpoint::start(false).await;
     let app = crate::helpers::spawn_app_in(dir, |args| whatsapp_args(args, &endpoint, 20)).await;
-    let whatsapp = app.state.whatsapp.clone().unwrap();
+    let whatsapp = app.whatsapp.clone().unwrap();
     eventually("the linked channel is live again", Duration::from_secs(10), || {
         whatsapp.live_channels() == vec![linked.clone()]
     })

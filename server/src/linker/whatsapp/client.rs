@@ -11,7 +11,7 @@ use whatsapp_rust::store::SqliteStore;
 use whatsapp_rust::transport::TokioWebSocketTransportFactory;
 use whatsapp_rust::types::events::{Event, EventHandler};
 
-use super::WhatsappConfig;
+use super::config::WhatsappConfig;
 
 /// A stop waits this long for a clean disconnect, then aborts. A client whose connect is in
 /// flight would otherwise wait out its 20 s transport timeout (measured).
@@ -58,6 +58,24 @@ pub async fn build(config: &WhatsappConfig, path: &Path) -> anyhow::Result<(Bot,
         .await
         .map_err(|e| anyhow::anyhow!("building the WhatsApp client: {e}"))?;
     Ok((bot, events))
+}
+
+/// A running client and its events.
+pub struct Device {
+    pub handle: BotHandle,
+    pub events: Events,
+}
+
+impl Device {
+    /// Starts `bot`'s run loop.
+    pub fn start(bot: Bot, events: Events) -> Self {
+        Self { handle: bot.spawn(), events }
+    }
+
+    /// Stops the client (see [`stop`]).
+    pub async fn stop(self) {
+        stop(self.handle).await;
+    }
 }
 
 /// Stops a running client: a clean disconnect when it comes quickly, else an abort; returns once

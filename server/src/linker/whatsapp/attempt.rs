@@ -1,0 +1,117 @@
+//! One pairing attempt: one client on a fresh device file, from its first code to the hand-over
+//! of the linked device (or its release).
+
+use std::sync::Arc;
+
+use keebai_protocol::FailureCode;
+
+use super::adapter::{PairingAdapter, Reaction};
+use super::client::{self, Device};
+use super::config::WhatsappConfig;
+use super::devices::DeviceFiles;
+use super::live::LiveDevices;
+use crate::domain::ChannelId;
+use crate::pairing::{Attempt, LinkerEvent};
+
+/// Runs `attempt` to its end. Whatever way it ends short of a saved channel (cancel, expiry,
+/// failure, shutdown, a store error), its client is stopped and its files deleted before this
+/// returns.
+pub async fn run(
+    config: Arc<WhatsappConfig>,
+    files: DeviceFiles,
+    live: LiveDevices,
+    mut attempt: Attempt,
+) {
+    let id = attempt.device.clone();
+    let path = files.path(&id);
+    let built = tokio::select! {
+        built = client::build(&config, &path) => built,
+        () = attempt.cancel.cancelled() => {
+            remove(&files, &id);
+            return;
+        }
+    };
+    let (bot, events) = match built {
+        Ok(built) => built,
+        Err(error) => {
+            tracing::error!(session = %attempt.session_id, error = ?error, "cannot start a WhatsApp client");
+            remove(&files, &id);
+            let reason = "The server could not start a WhatsApp client. Try again.".to_owned();
+            let _ =
+                attempt.report(LinkerEvent::Failed { code: FailureCode::Internal, reason }).await;
+            return;
+        }
+    };
+    let device = Device::start(bot, events);
+    let mut adapter = PairingAdapter::default();
+    let linked = loop {
+        tokio::select! {
+            () = attempt.cancel.cancelled() => break None,
+            event = device.events.recv() => {
+                let Ok(event) = event else { break None };
+                match adapter.react(&event) {
+                    Reaction::Report(report) => {
+                        let last = report.is_last();
+                        if attempt.report(report).await.is_err() || last {
+                            break None;
+                        }
+                    }
+                    Reaction::Linked { phone } => break Some(phone),
+                    Reaction::PushName(_) | Reaction::Ignore => {}
+                }
+            }
+        }
+    };
+    let Some(phone) = linked else {
+        return discard(&files, &id, device).await;
+    };
+    let push_name = settle_push_name(&config, &mut adapter, &device, &attempt).await;
+    // From here the device belongs to the channel pairing records, or to nobody.
+    match attempt.linked(phone, push_name).await {
+        Some(channel) => live.adopt(&id, &channel, device).await,
+        None => discard(&files, &id, device).await,
+    }
+}
+
+/// The push name: the client's if known, else one pushed within `push_name_wait`, else the
+/// business name, else empty.
+async fn settle_push_name(
+    config: &WhatsappConfig,
+    adapter: &mut PairingAdapter,
+    device: &Device,
+    attempt: &Attempt,
+) -> String {
+    let client = device.handle.client();
+    if !client.push_name().is_empty() {
+        return adapter.push_name(&client.push_name());
+    }
+    let wait = tokio::time::sleep(config.push_name_wait);
+    tokio::pin!(wait);
+    loop {
+        tokio::select! {
+            () = &mut wait => break,
+            () = attempt.cancel.cancelled() => break,
+            event = device.events.recv() => match event {
+                Ok(event) => {
+                    if let Reaction::PushName(name) = adapter.react(&event) && !name.is_empty() {
+                        break;
+                    }
+                }
+                Err(_) => break,
+            },
+        }
+    }
+    adapter.push_name(&client.push_name())
+}
+
+/// Stops a device that will not serve a channel, and deletes its files.
+async fn discard(files: &DeviceFiles, id: &ChannelId, device: Device) {
+    device.stop().await;
+    remove(files, id);
+}
+
+fn remove(files: &DeviceFiles, id: &ChannelId) {
+    if let Err(error) = files.remove(id) {
+        tracing::warn!(device = %id, %error, "cannot delete a device file");
+    }
+}
