@@ -216,10 +216,12 @@ impl TestApp {
         self.post_json("/v1/messages/text", Some(token), &body).await
     }
 
-    /// Stops the server the way SIGTERM does and waits for it.
-    pub async fn stop(self) {
+    /// Stops the server the way SIGTERM does and waits for it; the data directory is handed
+    /// back, still there.
+    pub async fn stop(self) -> tempfile::TempDir {
         self.shutdown.cancel();
         self.server.await.unwrap().unwrap();
+        self._dir
     }
 }
 

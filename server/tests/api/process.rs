@@ -271,3 +271,57 @@ async fn a_test_build_refuses_to_dial_whatsapp() {
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("danger-skip-cert-chain-verify"));
 }
+
+#[tokio::test]
+async fn an_attempt_cancelled_by_sigterm_deletes_its_device_file_before_the_process_exits() {
+    // A WhatsApp endpoint that accepts the connection and never answers: the attempt's client
+    // is mid-connect when SIGTERM comes, and stopping it takes the client's stop grace.
+    let endpoint = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/ws/chat", endpoint.local_addr().unwrap());
+    let (dialed, mut held) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = endpoint.accept().await {
+            let _ = dialed.send(socket);
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let token = create_token(dir.path());
+    let env = [("KEEBAI_WHATSAPP_WS_URL", url.as_str()), ("KEEBAI_WHATSAPP_VERSION", "2.3000.1")];
+    let mut server = Server::spawn(dir.path(), Some("whatsapp"), &env).await;
+    let session = server.connect(&token).await;
+    let _stream = server.stream(&token, &session).await;
+    let _socket = tokio::time::timeout(Duration::from_secs(10), held.recv())
+        .await
+        .expect("the attempt's client dials")
+        .unwrap();
+    let devices = dir.path().join("devices");
+    let files = || -> Vec<String> {
+        std::fs::read_dir(&devices)
+            .map(|e| e.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect())
+            .unwrap_or_default()
+    };
+    assert_eq!(files().iter().filter(|f| f.ends_with(".db")).count(), 1, "{:?}", files());
+
+    let pid = server.child.id().unwrap() as i32;
+    // SAFETY: sending a signal to our own child process.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let status = tokio::time::timeout(Duration::from_secs(10), server.child.wait())
+        .await
+        .expect("exits")
+        .unwrap();
+
+    assert!(status.success(), "{status:?}\n{}", server.logs());
+    assert_eq!(files(), Vec::<String>::new(), "the attempt's files were deleted before the exit");
+}
+
+#[tokio::test]
+async fn the_old_keebai_pat_variable_alone_is_refused_with_the_new_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("KEEBAI_PAT", "kbai_pk_old")];
+    let logs = Server::try_spawn(dir.path(), Some("simulated"), &env).await.err().expect("exits");
+    assert!(logs.contains("KEEBAI_HOST_PAT"), "{logs}");
+    // The CLI's variable is no business of the server's.
+    let env = [("KEEBAI_API_URL", "http://127.0.0.1:9")];
+    let server = Server::spawn(dir.path(), Some("simulated"), &env).await;
+    assert!(!server.logs().contains("KEEBAI_HOST_PAT"));
+}

@@ -1,3 +1,5 @@
+use std::time::Duration;
+
 use keebai_protocol::ErrorCode;
 use reqwest::StatusCode;
 
@@ -38,7 +40,21 @@ async fn no_answer_reveals_the_server_software() {
 }
 
 #[tokio::test]
-async fn graceful_stop_finishes() {
+async fn a_graceful_stop_returns_promptly_with_the_port_and_the_store_closed() {
     let app = spawn_app().await;
-    app.stop().await;
+    let session = app.connect_ok().await;
+    let mut stream = app.stream(&session).await;
+    stream.next_qr().await;
+    let (address, data_dir) = (app.address, app.data_dir().to_owned());
+    let wal = data_dir.join("keebai.db-wal");
+    assert!(wal.exists(), "the store is open in WAL mode");
+
+    let dir = tokio::time::timeout(Duration::from_secs(5), app.stop())
+        .await
+        .expect("the stop returns within its bounds");
+
+    assert!(tokio::net::TcpStream::connect(address).await.is_err(), "the port is closed");
+    // SQLite deletes the WAL file when its last connection closes.
+    assert!(!wal.exists(), "the store was closed (WAL checkpointed and removed)");
+    drop(dir);
 }
