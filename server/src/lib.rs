@@ -2,14 +2,21 @@
 //!
 //! Layers, outermost first (each only calls the ones below it):
 //! - [`host`]: the widget host ("your backend"): `/widget/*` with a server-held token, pages.
-//! - [`api`]: HTTP routes, auth, the error shape.
-//! - [`pairing`]: pairing sessions and their event streams; the [`pairing::Linker`] trait.
-//! - [`channels`]: paired channels at run time (send, unlink).
-//! - [`linker`]: `Linker` implementations (the simulated phone; whatsapp-rust to come).
-//! - [`store`]: SQLite through sqlx.
-//! - [`domain`]: values parsed at the boundary (ids, phone numbers, names, scopes).
+//! - [`api`]: HTTP routes (assembled in one place), auth, the error shape.
+//! - [`linker`]: the two linkers, `whatsapp` (whatsapp-rust) and `simulated`; each implements
+//!   both [`pairing::Linker`] (attempts) and [`channels::LiveChannels`] (channels at run time).
+//! - [`pairing`]: pairing sessions, their event streams and the tasks that run them.
+//! - [`channels`]: the only owner of channel rows and status; sending on a channel.
+//! - [`store`]: SQLite through sqlx (the pool, migrations, tokens, messages).
+//! - [`domain`]: values parsed at the boundary (ids, phone numbers, names, scopes, times).
 //!
-//! [`startup::App`] wires them; [`config::Cli`] is the command line.
+//! A pairing: `api` asks [`pairing::PairingEngine`] for a session; its driver runs linker
+//! attempts as tasks it owns; a linked device is handed over once
+//! ([`pairing::Attempt::linked`]), recorded through [`channels::ChannelBook::link`], and then
+//! served by the linker's [`channels::LiveChannels`].
+//!
+//! [`startup::App`] wires them and stops them in order (HTTP, pairing, live channels, store);
+//! [`config::Cli`] is the command line.
 
 pub mod api;
 pub mod channels;

@@ -4,6 +4,9 @@
 //! - `tokens`: accounts and their personal access tokens (hashes only).
 //! - `messages`: what was sent on a channel (metadata, not text).
 //!
+//! The channels table's SQL lives with its only owner, [`crate::channels::ChannelBook`], which
+//! runs it on this pool.
+//!
 //! Durability: every write is a committed transaction with `synchronous=FULL` before the caller
 //! answers 2xx, so an answer the client saw survives `kill -9` (and power loss) of the server.
 
