@@ -33,26 +33,52 @@ pub use scope::Scope;
 pub const API_PREFIX: &str = "/v1";
 /// Where sessions are started.
 pub const CONNECT_PATH: &str = "/v1/channels/whatsapp/connect";
+/// A session (`DELETE` cancels it), as a route with its `{session_id}` parameter.
+pub const SESSION_ROUTE: &str = "/v1/channels/whatsapp/connect/{session_id}";
+/// A session's Server-Sent Events, as a route with its `{session_id}` parameter.
+pub const STREAM_ROUTE: &str = "/v1/channels/whatsapp/connect/{session_id}/qr-stream";
 /// The account's paired numbers.
 pub const NUMBERS_PATH: &str = "/v1/whatsapp/numbers";
 /// Sending a text.
 pub const TEXT_PATH: &str = "/v1/messages/text";
+/// Template messages (not for QR channels).
+pub const TEMPLATE_PATH: &str = "/v1/messages/template";
+/// Bulk messages (not for QR channels).
+pub const BULK_PATH: &str = "/v1/messages/bulk";
+/// The OpenAPI document of `/v1`.
+pub const OPENAPI_PATH: &str = "/v1/openapi.json";
+/// Liveness.
+pub const HEALTH_PATH: &str = "/healthz";
 /// The widget host's sessions (browser-facing, same origin as the dashboard).
 pub const WIDGET_SESSIONS_PATH: &str = "/widget/sessions";
+/// One of the widget host's sessions (`DELETE` cancels it), with its `{id}` parameter.
+pub const WIDGET_SESSION_ROUTE: &str = "/widget/sessions/{id}";
+/// The widget host's relay of a session's SSE, with its `{id}` parameter.
+pub const WIDGET_STREAM_ROUTE: &str = "/widget/sessions/{id}/stream";
 /// The widget host's view of the account's numbers.
 pub const WIDGET_NUMBERS_PATH: &str = "/widget/numbers";
 
-/// A session's path (`DELETE` cancels it).
+/// A session's path.
 pub fn session_path(session_id: &str) -> String {
-    format!("{CONNECT_PATH}/{session_id}")
+    SESSION_ROUTE.replace("{session_id}", session_id)
 }
 
 /// The relative SSE path of a session, as `stream_url` reports it.
 pub fn stream_path(session_id: &str) -> String {
-    format!("{CONNECT_PATH}/{session_id}/qr-stream")
+    STREAM_ROUTE.replace("{session_id}", session_id)
 }
 
 /// The widget host's relay of a session's SSE, as its `stream_url` reports it.
 pub fn widget_stream_path(session_id: &str) -> String {
-    format!("{WIDGET_SESSIONS_PATH}/{session_id}/stream")
+    WIDGET_STREAM_ROUTE.replace("{id}", session_id)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn paths_fill_in_their_routes() {
+        assert_eq!(super::session_path("qrs_1"), "/v1/channels/whatsapp/connect/qrs_1");
+        assert_eq!(super::stream_path("qrs_1"), "/v1/channels/whatsapp/connect/qrs_1/qr-stream");
+        assert_eq!(super::widget_stream_path("qrs_1"), "/widget/sessions/qrs_1/stream");
+    }
 }

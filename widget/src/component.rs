@@ -33,7 +33,7 @@ const EVENTS: [&str; 5] = ["qr", "connecting", "connected", "failed", "disconnec
 #[component]
 pub fn QrConnect(
     /// Where sessions start (`POST`), on the page's origin.
-    #[prop(into, default = "/widget/sessions".to_owned())]
+    #[prop(into, default = keebai_protocol::WIDGET_SESSIONS_PATH.to_owned())]
     start_url: String,
     /// The channel's name (the server's default when absent).
     #[prop(default = None)]

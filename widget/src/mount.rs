@@ -55,8 +55,8 @@ fn function_option(options: &JsValue, key: &str) -> Option<js_sys::Function> {
 /// Mounts the widget into `element`.
 #[wasm_bindgen]
 pub fn mount(element: web_sys::HtmlElement, options: JsValue) -> MountedWidget {
-    let start_url =
-        string_option(&options, "startUrl").unwrap_or_else(|| "/widget/sessions".into());
+    let start_url = string_option(&options, "startUrl")
+        .unwrap_or_else(|| keebai_protocol::WIDGET_SESSIONS_PATH.into());
     let name = string_option(&options, "name");
     let on_connected = function_option(&options, "onConnected");
     let on_failed = function_option(&options, "onFailed");

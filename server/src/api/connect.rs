@@ -71,7 +71,7 @@ fn parse_connect(body: Value) -> Result<ChannelName, ApiError> {
 /// Starts a QR pairing session (scope `channels:connect`).
 #[utoipa::path(
     post,
-    path = "/v1/channels/whatsapp/connect",
+    path = keebai_protocol::CONNECT_PATH,
     tag = "pairing",
     request_body = ConnectRequest,
     responses(
@@ -115,7 +115,7 @@ fn session_id(raw: &str) -> Result<SessionId, ApiError> {
 /// back as `Last-Event-ID` to resume. Keep-alive comments every 15 s.
 #[utoipa::path(
     get,
-    path = "/v1/channels/whatsapp/connect/{session_id}/qr-stream",
+    path = keebai_protocol::STREAM_ROUTE,
     tag = "pairing",
     params(
         ("session_id" = String, Path, description = "`qrs_` + 32 hex digits"),
@@ -158,7 +158,7 @@ async fn stream(
 /// `cancelled`. Cancelling a session that already ended is a no-op.
 #[utoipa::path(
     delete,
-    path = "/v1/channels/whatsapp/connect/{session_id}",
+    path = keebai_protocol::SESSION_ROUTE,
     tag = "pairing",
     params(("session_id" = String, Path, description = "`qrs_` + 32 hex digits")),
     responses(

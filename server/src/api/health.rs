@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use super::AppState;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/healthz", get(healthz))
+    Router::new().route(keebai_protocol::HEALTH_PATH, get(healthz))
 }
 
 /// 200 while the server is serving. Liveness only: a store that is briefly unwritable shows in

@@ -23,7 +23,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// Sends a text on a connected QR channel (scope `messages:send`).
 #[utoipa::path(
     post,
-    path = "/v1/messages/text",
+    path = keebai_protocol::TEXT_PATH,
     tag = "messages",
     request_body = SendTextRequest,
     responses(
@@ -59,7 +59,7 @@ async fn send_text(
 /// names one of the account's channels (scope `messages:send`).
 #[utoipa::path(
     post,
-    path = "/v1/messages/template",
+    path = keebai_protocol::TEMPLATE_PATH,
     tag = "messages",
     request_body = TemplateOrBulkRequest,
     responses(TemplateOrBulkErrors, AuthErrors),
@@ -76,7 +76,7 @@ async fn send_template(
 /// names one of the account's channels (scope `messages:send`).
 #[utoipa::path(
     post,
-    path = "/v1/messages/bulk",
+    path = keebai_protocol::BULK_PATH,
     tag = "messages",
     request_body = TemplateOrBulkRequest,
     responses(TemplateOrBulkErrors, AuthErrors),

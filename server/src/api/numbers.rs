@@ -17,7 +17,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// devices, not thousands.
 #[utoipa::path(
     get,
-    path = "/v1/whatsapp/numbers",
+    path = keebai_protocol::NUMBERS_PATH,
     tag = "channels",
     responses(
         (status = 200, description = "The numbers of the token’s account, oldest first", body = NumbersResponse),

@@ -67,7 +67,7 @@ pub struct Document(pub Bytes);
 /// This document.
 #[utoipa::path(
     get,
-    path = "/v1/openapi.json",
+    path = keebai_protocol::OPENAPI_PATH,
     tag = "meta",
     security(()),
     responses((status = 200, description = "The OpenAPI 3.1 document of /v1", content_type = "application/json")),

@@ -9,7 +9,8 @@ use axum::routing::{delete, get, post};
 use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use keebai_protocol::{
-    ConnectResponse, ErrorCode, WIDGET_NUMBERS_PATH, WIDGET_SESSIONS_PATH, widget_stream_path,
+    ConnectResponse, ErrorCode, WIDGET_NUMBERS_PATH, WIDGET_SESSION_ROUTE, WIDGET_SESSIONS_PATH,
+    WIDGET_STREAM_ROUTE, widget_stream_path,
 };
 use serde_json::{Value, json};
 
@@ -21,8 +22,8 @@ use crate::api::ApiError;
 pub fn router() -> axum::Router<HostState> {
     axum::Router::new()
         .route(WIDGET_SESSIONS_PATH, post(start))
-        .route(&format!("{WIDGET_SESSIONS_PATH}/{{id}}"), delete(cancel))
-        .route(&widget_stream_path("{id}"), get(stream))
+        .route(WIDGET_SESSION_ROUTE, delete(cancel))
+        .route(WIDGET_STREAM_ROUTE, get(stream))
         .route(WIDGET_NUMBERS_PATH, get(numbers))
 }
 
