@@ -213,7 +213,8 @@ async fn run_attempt(inner: Arc<Inner>, mut attempt: Attempt) {
         drop(offered);
         // A scan accepted just before the code was withdrawn is still honoured.
         if let Some(scan) = scan.or_else(|| scanned.try_recv().ok()) {
-            return link(&inner, attempt, scan).await;
+            // Boxed: an attempt waits for a scan far longer than it links.
+            return Box::pin(link(&inner, attempt, scan)).await;
         }
     }
     let _ = attempt.report(LinkerEvent::Exhausted).await;

@@ -139,7 +139,10 @@ impl SessionDriver {
                             }
                         }
                         Some(Report::Linked { phone_number, push_name, saved }) => {
-                            return self.save_channel(&device, phone_number, push_name, saved, running).await;
+                            // Boxed: a session waits for codes far longer than it saves, and
+                            // the store's future would otherwise size every waiting session.
+                            let save = self.save_channel(&device, phone_number, push_name, saved, running);
+                            return Box::pin(save).await;
                         }
                         Some(Report::Event(LinkerEvent::Failed { code, reason })) => return failed(code, reason),
                         Some(Report::Event(LinkerEvent::Disconnected { code, reason })) => {
