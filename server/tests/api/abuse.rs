@@ -2,11 +2,10 @@
 
 use keebai_protocol::ErrorCode;
 use keebai_server::domain::Scopes;
+use keebai_test_support::*;
 use reqwest::StatusCode;
 use secrecy::ExposeSecret;
 use serde_json::json;
-
-use crate::helpers::*;
 
 /// A client whose requests come from another loopback address (127.0.0.2).
 fn client_from(address: [u8; 4]) -> reqwest::Client {

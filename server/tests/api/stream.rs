@@ -2,12 +2,11 @@ use std::time::Duration;
 
 use keebai_protocol::sim::ScanOutcome;
 use keebai_protocol::{ErrorCode, FailureCode, Scope, StreamEvent};
-use reqwest::StatusCode;
-use serde_json::json;
-
-use crate::helpers::{
+use keebai_test_support::{
     PHONE, SseReader, assert_error, spawn_app, spawn_app_with, spawn_fast_rotating_app,
 };
+use reqwest::StatusCode;
+use serde_json::json;
 
 fn failure(event: StreamEvent) -> FailureCode {
     match event {
@@ -141,7 +140,7 @@ async fn cancel_ends_the_stream_with_failed_cancelled_and_is_idempotent() {
 async fn another_account_cannot_watch_or_cancel_a_session() {
     let app = spawn_app().await;
     let session = app.connect_ok().await;
-    let intruder = app.token_with("intruder", &Scope::ALL).await;
+    let intruder = app.token("intruder", &Scope::ALL).await;
 
     let response = app.open_stream(&intruder, &session.stream_url, None).await;
     assert_error(response, StatusCode::NOT_FOUND, ErrorCode::SessionNotFound).await;
@@ -177,7 +176,7 @@ async fn unknown_and_malformed_session_ids_answer_404() {
 async fn the_stream_needs_a_token_with_channels_connect() {
     let app = spawn_app().await;
     let session = app.connect_ok().await;
-    let reader = app.token_with("acme", &[Scope::ChannelsRead]).await;
+    let reader = app.token("acme", &[Scope::ChannelsRead]).await;
     let response = app.client.get(app.url(&session.stream_url)).send().await.unwrap();
     assert_error(response, StatusCode::UNAUTHORIZED, ErrorCode::Unauthenticated).await;
     let response = app.open_stream(&reader, &session.stream_url, None).await;

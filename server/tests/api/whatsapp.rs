@@ -10,12 +10,11 @@ use keebai_protocol::{ChannelStatus, ErrorCode, FailureCode, StreamEvent};
 use keebai_server::config::{LinkerChoice, ServeArgs};
 use keebai_server::domain::{ChannelId, ChannelName, PhoneNumber, Scopes};
 use keebai_server::store::Store;
+use keebai_test_support::{TestApp, assert_error, spawn_app_with};
 use reqwest::StatusCode;
 use serde_json::json;
 use whatsapp_rust::store::SqliteStore;
 use whatsapp_rust::store::traits::DeviceStore;
-
-use crate::helpers::{TestApp, assert_error, spawn_app_with};
 
 /// A local stand-in for WhatsApp's WebSocket endpoint that accepts connections and then either
 /// drops them at once or never answers.
@@ -199,7 +198,8 @@ async fn at_start_linked_channels_come_back_missing_devices_disconnect_and_lefto
     };
 
     let endpoint = DeadEndpoint::start(false).await;
-    let app = crate::helpers::spawn_app_in(dir, |args| whatsapp_args(args, &endpoint, 20)).await;
+    let app =
+        keebai_test_support::spawn_app_in(dir, |args| whatsapp_args(args, &endpoint, 20)).await;
     let whatsapp = app.state.whatsapp.clone().unwrap();
     eventually("the linked channel is live again", Duration::from_secs(10), || {
         whatsapp.live_channels() == vec![linked.clone()]
