@@ -3,7 +3,8 @@ use std::time::Duration;
 use keebai_protocol::sim::ScanOutcome;
 use keebai_protocol::{ErrorCode, FailureCode, Scope, StreamEvent};
 use keebai_test_support::{
-    PHONE, SseReader, assert_error, spawn_app, spawn_app_with, spawn_fast_rotating_app,
+    EVENT_TIMEOUT, PHONE, SseReader, TestApp, assert_error, spawn_app, spawn_app_with,
+    spawn_fast_rotating_app,
 };
 use reqwest::StatusCode;
 use serde_json::json;
@@ -251,44 +252,133 @@ async fn keep_alive_comments_flow_every_15_seconds() {
     let _ = json!({});
 }
 
-/// 100 subscribers whose sockets never read (their receive buffers shrunk to the minimum, so
-/// the server's writes to them back up) do not hold back a healthy subscriber of the same
-/// session: it gets every rotation and the end of the session. Latency with and without them
-/// is measured by `cargo bench -p keebai-server --bench pairing -- --stalled 100`.
+/// Subscribers that never read do not hold back healthy subscribers of the same session: while
+/// the server cannot write to 50 stalled ones, two healthy ones get every code, each within two
+/// rotations, and then the session's end.
+///
+/// Codes rotate every second, and the clock is paused once every subscriber is in, so it jumps
+/// to the next rotation whenever everything waits: 1,000 codes (about 250 KB per subscriber)
+/// come as fast as the server can make them, several times what a stalled subscriber's
+/// connection holds. A subscriber handed codes late would skip some (a session keeps only its
+/// current code), so "none skipped" means "never behind". The stalled ones, read at the end,
+/// did skip most: proof that they were stalled. Latency with and without stalled subscribers is
+/// measured by `cargo bench -p keebai-server --bench pairing -- --stalled 100`.
 #[tokio::test]
 async fn stalled_subscribers_do_not_hold_back_healthy_ones() {
-    use tokio::io::AsyncWriteExt;
-    let app = spawn_fast_rotating_app().await;
+    const STALLED: usize = 50;
+    const ROTATIONS: u64 = 1_000;
+    let app = spawn_app_with(|args| {
+        args.qr_first_ttl_secs = 1;
+        args.qr_ttl_secs = 1;
+        args.pairing_ttl_secs = 3_600;
+    })
+    .await;
     let session = app.connect_ok().await;
     let mut stalled = Vec::new();
-    for _ in 0..100 {
+    for _ in 0..STALLED {
+        stalled.push(StalledSubscriber::open(&app, &session).await);
+    }
+    let mut healthy = [app.stream(&session).await, app.stream(&session).await];
+    let mut last_ids = [0; 2];
+    for (stream, last_id) in healthy.iter_mut().zip(&mut last_ids) {
+        *last_id = stream.next().await.expect("the current code").0;
+    }
+
+    // From here until `resume`, nothing may touch the store: its pool's timeouts would jump too.
+    tokio::time::pause();
+    for _ in 0..ROTATIONS {
+        for (stream, last_id) in healthy.iter_mut().zip(&mut last_ids) {
+            let (id, event) =
+                stream.next_within(Duration::from_secs(2)).await.expect("the stream goes on");
+            assert!(matches!(event, StreamEvent::Qr(_)), "{event:?}");
+            assert_eq!(id, *last_id + 1, "a healthy subscriber gets every code");
+            *last_id = id;
+        }
+    }
+    tokio::time::resume();
+
+    assert_eq!(app.cancel(&app.token, &session.session_id).await.status(), StatusCode::NO_CONTENT);
+    for stream in &mut healthy {
+        let ending = stream.rest().await.into_iter().find(|e| !matches!(e, StreamEvent::Qr(_)));
+        let cancelled =
+            matches!(&ending, Some(StreamEvent::Failed(f)) if f.code == FailureCode::Cancelled);
+        assert!(cancelled, "{ending:?}");
+    }
+    for subscriber in &mut stalled {
+        subscriber.read_until("event: failed").await;
+        let ids = subscriber.ids();
+        let span = ids[ids.len() - 1] - ids[0] + 1;
+        let skipped = span - ids.len() as u64;
+        assert!(
+            skipped > ROTATIONS / 2,
+            "a stalled subscriber fell behind and skipped most codes: it got {} of {span}",
+            ids.len()
+        );
+    }
+}
+
+/// A subscriber that stops reading: a raw HTTP/1.1 client of the stream that reads the response
+/// head and the first event (so the server has subscribed it), then nothing until told to.
+///
+/// Its receive buffer is the smallest Linux allows, and so is its MSS, which keeps the server's
+/// send buffer for the connection small too: Linux sizes that from the peer's MSS, to about
+/// 110 KB here instead of up to 4 MB (`tcp_wmem`) on loopback.
+struct StalledSubscriber {
+    socket: tokio::net::TcpStream,
+    received: Vec<u8>,
+}
+
+impl StalledSubscriber {
+    async fn open(app: &TestApp, session: &keebai_protocol::ConnectResponse) -> Self {
+        use tokio::io::AsyncWriteExt;
         let socket = tokio::net::TcpSocket::new_v4().unwrap();
         socket.set_recv_buffer_size(1).unwrap();
-        let mut stream = socket.connect(app.address).await.unwrap();
+        set_mss(&socket, 536);
+        let mut socket = socket.connect(app.address).await.unwrap();
         let request = format!(
             "GET {} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\n\r\n",
             session.stream_url, app.address, app.token
         );
-        stream.write_all(request.as_bytes()).await.unwrap();
-        stalled.push(stream);
+        socket.write_all(request.as_bytes()).await.unwrap();
+        let mut subscriber = Self { socket, received: Vec::new() };
+        subscriber.read_until("event: qr").await;
+        subscriber
     }
-    let mut healthy = app.stream(&session).await;
-    let mut seen = Vec::new();
-    for _ in 0..3 {
-        seen.push(healthy.next_qr().await);
-    }
-    assert!(seen.windows(2).all(|w| w[0] != w[1]), "{seen:?}");
-    // The session still ends normally for the healthy subscriber.
-    assert_eq!(app.cancel(&app.token, &session.session_id).await.status(), StatusCode::NO_CONTENT);
-    loop {
-        match healthy.next_event().await {
-            StreamEvent::Qr(_) => continue,
-            StreamEvent::Failed(failed) => {
-                assert_eq!(failed.code, FailureCode::Cancelled);
-                break;
-            }
-            other => panic!("{other:?}"),
+
+    /// Reads until `marker` has arrived.
+    async fn read_until(&mut self, marker: &str) {
+        use tokio::io::AsyncReadExt;
+        while !String::from_utf8_lossy(&self.received).contains(marker) {
+            let mut buffer = [0; 16 * 1024];
+            let read = tokio::time::timeout(EVENT_TIMEOUT, self.socket.read(&mut buffer));
+            let read = read.await.expect("the server writes again").unwrap();
+            assert!(read > 0, "the server keeps the connection");
+            self.received.extend_from_slice(&buffer[..read]);
         }
     }
-    drop(stalled);
+
+    /// The ids of the events received so far (the body is chunked, one chunk per event, so each
+    /// `id:` line is whole).
+    fn ids(&self) -> Vec<u64> {
+        let received = String::from_utf8_lossy(&self.received);
+        received.lines().filter_map(|line| line.strip_prefix("id: ")?.parse().ok()).collect()
+    }
+}
+
+/// Sets `TCP_MAXSEG`, before connecting: the MSS this end announces.
+fn set_mss(socket: &tokio::net::TcpSocket, mss: libc::c_int) {
+    use std::os::fd::AsRawFd;
+    let size = libc::socklen_t::try_from(size_of::<libc::c_int>()).unwrap();
+    // SAFETY: setsockopt reads `size` bytes from `mss`, a live local of that size, and only
+    // changes the socket, which this function's caller owns.
+    let set = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_MAXSEG,
+            (&raw const mss).cast(),
+            size,
+        )
+    };
+    assert_eq!(set, 0, "TCP_MAXSEG: {}", std::io::Error::last_os_error());
 }
