@@ -26,6 +26,11 @@ impl Api {
         Self { client, base_url, token }
     }
 
+    /// A client of the same server acting with `token` (another account's, say).
+    pub fn with_token(&self, token: &str) -> Self {
+        Self { token: token.to_owned(), ..self.clone() }
+    }
+
     /// `http://host:port`, without a trailing slash.
     pub fn base_url(&self) -> &str {
         &self.base_url
