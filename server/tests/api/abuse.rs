@@ -116,8 +116,8 @@ async fn guessed_session_ids_answer_404_like_unknown_ones_and_touch_nothing() {
     tokio::time::resume();
     let acme = app.account().await;
     let id = ended.session_id.parse().unwrap();
-    wait_until("the ended session is forgotten", || app.state.engine.state(acme, &id).is_err())
-        .await;
+    let forgotten = || app.state.engine.state(acme, &id).is_err();
+    eventually("the ended session is forgotten", Duration::from_secs(5), forgotten).await;
     let live = app.connect_ok().await;
     let theirs = globex.connect_ok().await;
     let theirs_ended = globex.connect_ok().await;
@@ -193,14 +193,6 @@ async fn session_answers(app: &TestApp, id: &str) -> (String, String) {
         assert_error(watch, StatusCode::NOT_FOUND, ErrorCode::SessionNotFound).await,
         assert_error(cancel, StatusCode::NOT_FOUND, ErrorCode::SessionNotFound).await,
     )
-}
-
-async fn wait_until(what: &str, done: impl Fn() -> bool) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while !done() {
-        assert!(std::time::Instant::now() < deadline, "{what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }
 
 #[tokio::test]

@@ -3,7 +3,7 @@ use std::time::Duration;
 use keebai_protocol::sim::ScanOutcome;
 use keebai_protocol::{ErrorCode, FailureCode, Scope, StreamEvent};
 use keebai_test_support::{
-    EVENT_TIMEOUT, PHONE, SseReader, TestApp, assert_error, spawn_app, spawn_app_with,
+    PHONE, SseReader, StalledSubscriber, assert_error, spawn_app, spawn_app_with,
     spawn_fast_rotating_app,
 };
 use reqwest::StatusCode;
@@ -276,7 +276,7 @@ async fn stalled_subscribers_do_not_hold_back_healthy_ones() {
     let session = app.connect_ok().await;
     let mut stalled = Vec::new();
     for _ in 0..STALLED {
-        stalled.push(StalledSubscriber::open(&app, &session).await);
+        stalled.push(StalledSubscriber::open(app.address, &app.token, &session.stream_url).await);
     }
     let mut healthy = [app.stream(&session).await, app.stream(&session).await];
     let mut last_ids = [0; 2];
@@ -315,70 +315,4 @@ async fn stalled_subscribers_do_not_hold_back_healthy_ones() {
             ids.len()
         );
     }
-}
-
-/// A subscriber that stops reading: a raw HTTP/1.1 client of the stream that reads the response
-/// head and the first event (so the server has subscribed it), then nothing until told to.
-///
-/// Its receive buffer is the smallest Linux allows, and so is its MSS, which keeps the server's
-/// send buffer for the connection small too: Linux sizes that from the peer's MSS, to about
-/// 110 KB here instead of up to 4 MB (`tcp_wmem`) on loopback.
-struct StalledSubscriber {
-    socket: tokio::net::TcpStream,
-    received: Vec<u8>,
-}
-
-impl StalledSubscriber {
-    async fn open(app: &TestApp, session: &keebai_protocol::ConnectResponse) -> Self {
-        use tokio::io::AsyncWriteExt;
-        let socket = tokio::net::TcpSocket::new_v4().unwrap();
-        socket.set_recv_buffer_size(1).unwrap();
-        set_mss(&socket, 536);
-        let mut socket = socket.connect(app.address).await.unwrap();
-        let request = format!(
-            "GET {} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\n\r\n",
-            session.stream_url, app.address, app.token
-        );
-        socket.write_all(request.as_bytes()).await.unwrap();
-        let mut subscriber = Self { socket, received: Vec::new() };
-        subscriber.read_until("event: qr").await;
-        subscriber
-    }
-
-    /// Reads until `marker` has arrived.
-    async fn read_until(&mut self, marker: &str) {
-        use tokio::io::AsyncReadExt;
-        while !String::from_utf8_lossy(&self.received).contains(marker) {
-            let mut buffer = [0; 16 * 1024];
-            let read = tokio::time::timeout(EVENT_TIMEOUT, self.socket.read(&mut buffer));
-            let read = read.await.expect("the server writes again").unwrap();
-            assert!(read > 0, "the server keeps the connection");
-            self.received.extend_from_slice(&buffer[..read]);
-        }
-    }
-
-    /// The ids of the events received so far (the body is chunked, one chunk per event, so each
-    /// `id:` line is whole).
-    fn ids(&self) -> Vec<u64> {
-        let received = String::from_utf8_lossy(&self.received);
-        received.lines().filter_map(|line| line.strip_prefix("id: ")?.parse().ok()).collect()
-    }
-}
-
-/// Sets `TCP_MAXSEG`, before connecting: the MSS this end announces.
-fn set_mss(socket: &tokio::net::TcpSocket, mss: libc::c_int) {
-    use std::os::fd::AsRawFd;
-    let size = libc::socklen_t::try_from(size_of::<libc::c_int>()).unwrap();
-    // SAFETY: setsockopt reads `size` bytes from `mss`, a live local of that size, and only
-    // changes the socket, which this function's caller owns.
-    let set = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::IPPROTO_TCP,
-            libc::TCP_MAXSEG,
-            (&raw const mss).cast(),
-            size,
-        )
-    };
-    assert_eq!(set, 0, "TCP_MAXSEG: {}", std::io::Error::last_os_error());
 }

@@ -10,7 +10,7 @@ use keebai_protocol::{ChannelStatus, ErrorCode, FailureCode, StreamEvent};
 use keebai_server::config::{LinkerChoice, ServeArgs};
 use keebai_server::domain::{ChannelId, ChannelName, PhoneNumber, Scopes};
 use keebai_server::store::Store;
-use keebai_test_support::{TestApp, assert_error, spawn_app_with};
+use keebai_test_support::{TestApp, assert_error, eventually, spawn_app_with};
 use reqwest::StatusCode;
 use serde_json::json;
 use whatsapp_rust::store::SqliteStore;
@@ -68,14 +68,6 @@ fn open_files_under(dir: &Path) -> usize {
         .filter_map(|e| std::fs::read_link(e.unwrap().path()).ok())
         .filter(|target| target.starts_with(dir))
         .count()
-}
-
-async fn eventually(what: &str, within: Duration, check: impl Fn() -> bool) {
-    let deadline = Instant::now() + within;
-    while !check() {
-        assert!(Instant::now() < deadline, "{what} within {within:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 async fn failure(app: &TestApp) -> (keebai_protocol::FailedEvent, Duration) {

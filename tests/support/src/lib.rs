@@ -10,6 +10,8 @@
 //! - [`api`]: [`Api`], one method per endpoint, for either kind of server; [`assert_error`].
 //! - [`sse`]: [`SseReader`], a session's Server-Sent Events as
 //!   [`StreamEvent`](keebai_protocol::StreamEvent)s, each wait bounded.
+//! - [`stalled`]: [`StalledSubscriber`], a raw client of a stream that stops reading.
+//! - [`wait`]: [`eventually`], for conditions nothing announces.
 //!
 //! Every wait has a bound, so a bug fails a test instead of hanging it.
 
@@ -17,11 +19,15 @@ pub mod api;
 pub mod app;
 pub mod process;
 pub mod sse;
+pub mod stalled;
+pub mod wait;
 
 pub use api::{Api, assert_error};
 pub use app::{TestApp, spawn_app, spawn_app_in, spawn_app_with, spawn_fast_rotating_app};
-pub use process::{Exit, ServerBinary, ServerProcess};
+pub use process::{Exit, Serve, ServerBinary, ServerProcess};
 pub use sse::{EVENT_TIMEOUT, SseReader};
+pub use stalled::StalledSubscriber;
+pub use wait::eventually;
 
 /// The simulated phone's number in tests.
 pub const PHONE: &str = "+56912345678";
