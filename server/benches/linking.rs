@@ -16,46 +16,29 @@
 //! real WhatsApp adds its round trips (about six for a link, two for a resume).
 
 use std::path::Path;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use eventsource_stream::Eventsource;
-use futures::StreamExt;
 use keebai_fake_whatsapp::{Config, FakeWhatsapp, Phone, WireEvent};
-use keebai_protocol::{ConnectResponse, StreamEvent};
+use keebai_protocol::{Scope, StreamEvent};
+use keebai_test_support::{ServerBinary, ServerProcess};
 use serde_json::json;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
 
-const BIN: &str = env!("CARGO_BIN_EXE_keebai-server");
+/// Generous: a bench run on a loaded machine is slow, not wrong.
+const LINK_TIMEOUT: Duration = Duration::from_secs(60);
 
-struct Server {
-    child: Child,
-    base: String,
+fn binary() -> ServerBinary {
+    ServerBinary::new(env!("CARGO_BIN_EXE_keebai-server"))
 }
 
-async fn start(dir: &Path, fake: &FakeWhatsapp) -> Server {
-    let mut child = Command::new(BIN)
-        .env("KEEBAI_DATA_DIR", dir)
-        .env("KEEBAI_LISTEN", "127.0.0.1:0")
-        .env("KEEBAI_LINKER", "whatsapp")
+/// The server with the whatsapp linker pointed at `fake`.
+async fn start(dir: &Path, fake: &FakeWhatsapp) -> ServerProcess {
+    binary()
+        .serve(dir)
+        .linker("whatsapp")
         .env("KEEBAI_WHATSAPP_WS_URL", fake.url())
         .env("KEEBAI_WHATSAPP_VERSION", "2.3000.1023456789")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
         .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let address = loop {
-        let line = lines.next_line().await.unwrap().expect("the server listens");
-        if let Some(rest) = line.split("address=").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_owned();
-        }
-    };
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Server { child, base: format!("http://{address}") }
+        .await
 }
 
 fn logins(fake: &FakeWhatsapp) -> usize {
@@ -66,37 +49,16 @@ fn logins(fake: &FakeWhatsapp) -> usize {
 /// restart → first text accepted).
 async fn run(fake: &FakeWhatsapp, phone_number: &str) -> (Duration, Duration, Duration) {
     let dir = tempfile::tempdir().unwrap();
-    let output = std::process::Command::new(BIN)
-        .env("KEEBAI_DATA_DIR", dir.path())
-        .args(["token", "create", "--account", "bench"])
-        .args(["--scope", "channels:connect", "--scope", "messages:send"])
-        .output()
-        .unwrap();
-    let token = String::from_utf8(output.stdout).unwrap().trim().to_owned();
-    let client = reqwest::Client::new();
-    let mut server = start(dir.path(), fake).await;
+    let scopes = [Scope::ChannelsConnect, Scope::MessagesSend];
+    let token = binary().create_token(dir.path(), "bench", &scopes).await;
+    let server = start(dir.path(), fake).await;
+    let api = server.api(&token);
 
-    let session: ConnectResponse = client
-        .post(format!("{}/v1/channels/whatsapp/connect", server.base))
-        .bearer_auth(&token)
-        .json(&json!({"mode": "qr"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let stream = client
-        .get(format!("{}{}", server.base, session.stream_url))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    let mut events = stream.bytes_stream().eventsource();
+    let session = api.connect_ok().await;
+    let mut events = api.stream(&session).await;
     let mut scanned = None;
     let channel_id = loop {
-        let event = events.next().await.expect("an event").unwrap();
-        match StreamEvent::parse(&event.event, &event.data).unwrap() {
+        match events.next_within(LINK_TIMEOUT).await.expect("an event").1 {
             StreamEvent::Qr(qr) if scanned.is_none() => {
                 scanned = Some(Instant::now());
                 fake.scan(&qr.data, &Phone::new(phone_number, "Bench")).await.unwrap();
@@ -109,22 +71,17 @@ async fn run(fake: &FakeWhatsapp, phone_number: &str) -> (Duration, Duration, Du
     let link = scanned.unwrap().elapsed();
 
     let before = logins(fake);
-    server.child.start_kill().unwrap();
-    server.child.wait().await.unwrap();
+    server.kill().await;
     let restarted = Instant::now();
     let server = start(dir.path(), fake).await;
+    let api = server.api(&token);
     while logins(fake) == before {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     let logged_in = restarted.elapsed();
     loop {
-        let response = client
-            .post(format!("{}/v1/messages/text", server.base))
-            .bearer_auth(&token)
-            .json(&json!({"channel_id": channel_id, "to": "+56911111111", "text": "bench"}))
-            .send()
-            .await
-            .unwrap();
+        let text = json!({"channel_id": channel_id, "to": "+56911111111", "text": "bench"});
+        let response = api.send_text(&token, text).await;
         if response.status() == reqwest::StatusCode::ACCEPTED {
             break;
         }

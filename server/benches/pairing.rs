@@ -14,68 +14,60 @@
 //!    parsing it. Codes rotate every 5 s; a code's publish time is `expires_at - 5 s` (both
 //!    processes read the same system clock, and `expires_at` has millisecond precision).
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use eventsource_stream::Eventsource;
-use futures::StreamExt;
-use keebai_protocol::{ConnectResponse, StreamEvent};
-use serde_json::json;
+use keebai_protocol::{Scope, StreamEvent};
+use keebai_test_support::{Api, ServerBinary, ServerProcess, StalledSubscriber};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tokio::sync::Semaphore;
 
 const BIN: &str = env!("CARGO_BIN_EXE_keebai-server");
 const QR_TTL_SECS: u64 = 5;
+/// How long a stream may go without an event (codes rotate every 5 s) before the bench fails.
+const READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// Long enough for a profiler wrapping the server to write its report after SIGTERM.
+const STOP_GRACE: Duration = Duration::from_secs(60);
 
 struct Server {
-    child: Child,
-    base: String,
-    token: String,
+    process: ServerProcess,
+    /// Acting with a token of account `bench`.
+    api: Api,
     _dir: tempfile::TempDir,
 }
 
 impl Server {
-    fn start() -> Self {
-        Self::start_with_ttl(3600)
+    async fn start() -> Self {
+        Self::start_with_ttl(3600).await
     }
 
     /// With pairing sessions that expire after `pairing_ttl_secs`.
-    fn start_with_ttl(pairing_ttl_secs: u64) -> Self {
+    async fn start_with_ttl(pairing_ttl_secs: u64) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let output = Command::new(BIN)
-            .env("KEEBAI_DATA_DIR", dir.path())
-            .args(["token", "create", "--account", "bench", "--scope", "channels:connect"])
-            .output()
-            .unwrap();
-        assert!(output.status.success());
-        let token = String::from_utf8(output.stdout).unwrap().trim().to_owned();
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let binary = ServerBinary::new(BIN);
+        let token = binary.create_token(dir.path(), "bench", &[Scope::ChannelsConnect]).await;
         // `KEEBAI_BENCH_SERVER_WRAPPER="valgrind --tool=dhat"` runs the server under a profiler
         // (with `--no-default-features`: valgrind sees the system allocator, not jemalloc);
-        // `KEEBAI_BENCH_SERVER_LOG` sets its `RUST_LOG`.
+        // `KEEBAI_BENCH_SERVER_LOG` sets its `RUST_LOG`, `warn` by default: too quiet for the
+        // `listening` line, so the server gets a free port and is waited for by connecting.
         let wrapper = std::env::var("KEEBAI_BENCH_SERVER_WRAPPER").unwrap_or_default();
-        let mut command = wrapper.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
-        command.push(BIN.to_owned());
-        let child = Command::new(&command[0])
-            .args(&command[1..])
-            .env("KEEBAI_DATA_DIR", dir.path())
-            .env("KEEBAI_LISTEN", format!("127.0.0.1:{port}"))
-            .env("KEEBAI_LINKER", "simulated")
+        let log = std::env::var("KEEBAI_BENCH_SERVER_LOG").unwrap_or("warn".into());
+        let process = binary
+            .serve(dir.path())
+            .free_port()
+            .wrapper(wrapper.split_whitespace())
+            .echo_logs()
+            .start_timeout(Duration::from_secs(120))
             .env("KEEBAI_PAIRING_TTL_SECS", pairing_ttl_secs.to_string())
             .env("KEEBAI_QR_FIRST_TTL_SECS", QR_TTL_SECS.to_string())
             .env("KEEBAI_QR_TTL_SECS", QR_TTL_SECS.to_string())
             .env("KEEBAI_MAX_SESSIONS_PER_ACCOUNT", "1000000")
-            .env("RUST_LOG", std::env::var("KEEBAI_BENCH_SERVER_LOG").unwrap_or("warn".into()))
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .env("RUST_LOG", log)
             .spawn()
-            .unwrap();
-        let server = Self { child, base: format!("http://127.0.0.1:{port}"), token, _dir: dir };
-        wait_healthy(&server.base);
-        server
+            .await;
+        let api = process.api(&token);
+        Self { process, api, _dir: dir }
     }
 
     /// Resident set size of the server process, in KiB.
@@ -87,45 +79,29 @@ impl Server {
     /// `<dir>/<label>.smaps`, to see which mappings hold its memory.
     fn save_smaps(&self, label: &str) {
         if let Ok(dir) = std::env::var("KEEBAI_BENCH_SMAPS") {
-            let smaps = std::fs::read(format!("/proc/{}/smaps", self.child.id())).unwrap();
+            let smaps = std::fs::read(format!("/proc/{}/smaps", self.process.pid())).unwrap();
             std::fs::write(format!("{dir}/{label}.smaps"), smaps).unwrap();
         }
     }
 
     /// A `/proc/<pid>/status` figure in KiB (`VmRSS:`, `RssAnon:`, `RssFile:`).
     fn status_kib(&self, field: &str) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.process.pid())).unwrap();
         let line = status.lines().find(|l| l.starts_with(field)).unwrap();
         line.split_whitespace().nth(1).unwrap().parse().unwrap()
     }
-}
 
-impl Drop for Server {
-    /// SIGTERM first (so a profiler wrapping the server can write its report), then SIGKILL.
-    fn drop(&mut self) {
-        // SAFETY: signalling our own child process.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
+    /// SIGTERM (so a profiler wrapping the server can write its report), SIGKILL after a minute.
+    async fn stop(self) {
+        let exit = self.process.stop_within(STOP_GRACE).await;
+        if exit.forced || !exit.status.success() {
+            eprintln!(
+                "the server did not stop cleanly: {:?} (forced: {})",
+                exit.status, exit.forced
+            );
         }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
-}
-
-fn wait_healthy(base: &str) {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while Instant::now() < deadline {
-        if std::net::TcpStream::connect(base.trim_start_matches("http://")).is_ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("the server did not start");
 }
 
 fn raise_fd_limit() {
@@ -138,30 +114,16 @@ fn raise_fd_limit() {
     }
 }
 
-async fn connect(client: &reqwest::Client, server: &Server) -> ConnectResponse {
-    let response = client
-        .post(format!("{}/v1/channels/whatsapp/connect", server.base))
-        .bearer_auth(&server.token)
-        .json(&json!({"mode": "qr"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201);
-    response.json().await.unwrap()
-}
-
 async fn sessions_per_second(total: usize, workers: usize) {
-    let server = Server::start();
-    let client = reqwest::Client::new();
-    connect(&client, &server).await; // warm the pool and the store
-    let server = Arc::new(server);
+    let server = Server::start().await;
+    server.api.connect_ok().await; // warm the pool and the store
     let started = Instant::now();
     let tasks: Vec<_> = (0..workers)
         .map(|_| {
-            let (client, server) = (client.clone(), server.clone());
+            let api = server.api.clone();
             tokio::spawn(async move {
                 for _ in 0..total / workers {
-                    connect(&client, &server).await;
+                    api.connect_ok().await;
                 }
             })
         })
@@ -176,6 +138,7 @@ async fn sessions_per_second(total: usize, workers: usize) {
         elapsed.as_secs_f64(),
         created as f64 / elapsed.as_secs_f64()
     );
+    server.stop().await;
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -183,15 +146,14 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 async fn streams(count: usize, stalled: usize) {
-    let server = Server::start();
-    let client = reqwest::Client::builder().pool_max_idle_per_host(usize::MAX).build().unwrap();
-    connect(&client, &server).await;
+    let server = Server::start().await;
+    server.api.connect_ok().await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let baseline = server.rss_kib();
 
     let mut sessions = Vec::with_capacity(count);
     for _ in 0..count {
-        sessions.push(connect(&client, &server).await);
+        sessions.push(server.api.connect_ok().await);
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     let with_sessions = server.rss_kib();
@@ -202,23 +164,20 @@ async fn streams(count: usize, stalled: usize) {
     let (first_tx, mut first_rx) = tokio::sync::mpsc::channel::<()>(count);
     let (done_tx, mut done_rx) = tokio::sync::mpsc::channel::<()>(count);
     let measuring = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut readers = Vec::with_capacity(count);
     for session in &sessions {
         let permit = opening.clone().acquire_owned().await.unwrap();
-        let url = format!("{}{}", server.base, session.stream_url);
-        let (client, token) = (client.clone(), server.token.clone());
+        let (api, session) = (server.api.clone(), session.clone());
         let (first_tx, done_tx, samples, measuring) =
             (first_tx.clone(), done_tx.clone(), samples.clone(), measuring.clone());
-        tokio::spawn(async move {
-            let response = client.get(url).bearer_auth(token).send().await.unwrap();
+        readers.push(tokio::spawn(async move {
+            let mut events = api.stream(&session).await;
             drop(permit);
-            let mut events = response.bytes_stream().eventsource();
             let mut measured = 0;
             let mut first = true;
-            while let Some(Ok(event)) = events.next().await {
+            while let Some((_, event)) = events.next_within(READ_TIMEOUT).await {
                 let received = OffsetDateTime::now_utc();
-                let Ok(StreamEvent::Qr(qr)) = StreamEvent::parse(&event.event, &event.data) else {
-                    continue;
-                };
+                let StreamEvent::Qr(qr) = event else { continue };
                 if first {
                     first = false;
                     let _ = first_tx.send(()).await;
@@ -237,26 +196,20 @@ async fn streams(count: usize, stalled: usize) {
                     let _ = done_tx.send(()).await;
                 }
             }
-        });
+        }));
     }
     for _ in 0..count {
         first_rx.recv().await.unwrap();
     }
-    // Subscribers that never read, on the same sessions as healthy ones: their receive
-    // buffers are shrunk to the minimum so the server's writes to them back up.
-    let mut stalled_sockets = Vec::with_capacity(stalled);
+    // Subscribers that stop reading, on the same sessions as healthy ones. Their connections
+    // fill after about 130 codes (11 minutes at one every 5 s), so during the two rotations
+    // measured here they are idle readers rather than blocked ones; the server's behaviour with
+    // blocked ones is tested by `stalled_subscribers_do_not_hold_back_healthy_ones`.
+    let mut stalled_subscribers = Vec::with_capacity(stalled);
     for session in sessions.iter().take(stalled) {
-        use tokio::io::AsyncWriteExt;
-        let socket = tokio::net::TcpSocket::new_v4().unwrap();
-        socket.set_recv_buffer_size(1).unwrap();
-        let address = server.base.trim_start_matches("http://").parse().unwrap();
-        let mut stream = socket.connect(address).await.unwrap();
-        let request = format!(
-            "GET {} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {}\r\n\r\n",
-            session.stream_url, server.token
-        );
-        stream.write_all(request.as_bytes()).await.unwrap();
-        stalled_sockets.push(stream);
+        let (address, token) = (server.process.address(), &server.api.token);
+        stalled_subscribers
+            .push(StalledSubscriber::open(address, token, &session.stream_url).await);
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     let with_streams = server.rss_kib();
@@ -271,7 +224,11 @@ async fn streams(count: usize, stalled: usize) {
 
     let mut samples = std::mem::take(&mut *samples.lock().unwrap());
     samples.sort_by(f64::total_cmp);
-    drop(stalled_sockets);
+    drop(stalled_subscribers);
+    for reader in readers {
+        reader.abort();
+    }
+    server.stop().await;
     println!("{count} concurrent streams (one session each), {stalled} stalled subscribers:");
     println!(
         "  server RSS: baseline {} KiB, +{count} sessions {} KiB, +{count} open streams {} KiB, during rotation {} KiB",
@@ -298,9 +255,8 @@ async fn streams(count: usize, stalled: usize) {
 /// baseline (after start-up and a first session).
 async fn soak(minutes: u64) {
     const STREAMS: usize = 1_000;
-    let server = Arc::new(Server::start_with_ttl(60));
-    let client = reqwest::Client::builder().pool_max_idle_per_host(usize::MAX).build().unwrap();
-    connect(&client, &server).await;
+    let server = Arc::new(Server::start_with_ttl(60).await);
+    server.api.connect_ok().await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let baseline = server.rss_kib();
     let (baseline_anon, baseline_file) =
@@ -311,21 +267,18 @@ async fn soak(minutes: u64) {
     let opening = Arc::new(Semaphore::new(64));
     let workers: Vec<_> = (0..STREAMS)
         .map(|i| {
-            let (client, server, created, opening) =
-                (client.clone(), server.clone(), created.clone(), opening.clone());
+            let (api, created, opening) = (server.api.clone(), created.clone(), opening.clone());
             tokio::spawn(async move {
                 // Spread the first sessions over the first minute, as a steady state would.
                 tokio::time::sleep(Duration::from_millis(60_000 * i as u64 / STREAMS as u64)).await;
                 while Instant::now() < deadline {
                     let permit = opening.acquire().await.unwrap();
-                    let session = connect(&client, &server).await;
-                    let url = format!("{}{}", server.base, session.stream_url);
-                    let response = client.get(url).bearer_auth(&server.token).send().await.unwrap();
+                    let session = api.connect_ok().await;
+                    let mut events = api.stream(&session).await;
                     drop(permit);
                     created.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     // Read until the session expires and the stream closes.
-                    let mut events = response.bytes_stream().eventsource();
-                    while let Some(Ok(_)) = events.next().await {}
+                    while events.next_within(READ_TIMEOUT).await.is_some() {}
                 }
             })
         })
@@ -362,6 +315,7 @@ async fn soak(minutes: u64) {
     println!(
         "  of which anonymous (heap, stacks) {baseline_anon} -> {after_anon} KiB, file-backed (code) {baseline_file} -> {after_file} KiB"
     );
+    Arc::into_inner(server).expect("the workers are done").stop().await;
 }
 
 /// The value after `flag` in `args`, parsed.

@@ -17,7 +17,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use keebai_e2e::browser::Browser;
-use keebai_e2e::server::Server;
+use keebai_e2e::server::serve_dashboard;
 use keebai_e2e::{Build, wait_for};
 
 fn gzipped_size(path: &std::path::Path) -> usize {
@@ -87,7 +87,7 @@ async fn main() {
     );
 
     // Codes rotate every second, so each run also repaints a few times.
-    let server = Server::start(&dist, |args| {
+    let server = serve_dashboard(&dist, |args| {
         args.qr_first_ttl_secs = 1;
         args.qr_ttl_secs = 1;
     })

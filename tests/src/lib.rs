@@ -1,7 +1,7 @@
 //! keebai QR connect end to end: the real server (simulated linker) serving a built dashboard,
 //! a recording proxy between it and the browser, and headless Chromium driven over WebDriver.
 //!
-//! - [`server`]: the server in this process, over real HTTP on a loopback port.
+//! - [`server`]: the server in this process (keebai-test-support's `TestApp`) serving the dashboard.
 //! - [`recorder`]: an HTTP proxy that keeps every byte the browser sends and receives.
 //! - [`browser`]: Debian's chromium through chromedriver (fantoccini).
 //! - [`qr`]: reads the QR code back from the pixels of the widget's canvas.

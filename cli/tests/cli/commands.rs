@@ -1,9 +1,11 @@
-use crate::helpers::{PHONE, keebai, run, spawn_server};
+use keebai_test_support::{PHONE, spawn_app};
+
+use crate::helpers::{keebai, run};
 
 #[tokio::test]
 async fn numbers_prints_a_table_and_json() {
-    let server = spawn_server(|_| {}).await;
-    let channel = server.pair().await;
+    let server = spawn_app().await;
+    let channel = server.pair(PHONE).await;
 
     let (code, table, _) = run(keebai(&server, &["whatsapp", "numbers"])).await;
     assert_eq!(code, 0);
@@ -21,22 +23,16 @@ async fn numbers_prints_a_table_and_json() {
 
 #[tokio::test]
 async fn send_text_sends_and_api_errors_print_the_code_and_message() {
-    let server = spawn_server(|_| {}).await;
-    let channel = server.pair().await;
+    let server = spawn_app().await;
+    let channel = server.pair(PHONE).await;
 
     let args =
         ["messages", "send-text", "--channel", &channel, "--to", "+14155550100", "--text", "Hola"];
     let (code, stdout, _) = run(keebai(&server, &args)).await;
     assert_eq!(code, 0);
     assert!(stdout.starts_with("Sent msg_"), "{stdout}");
-    let inbox: serde_json::Value =
-        reqwest::get(format!("{}/sim/messages?channel_id={channel}", server.url))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-    assert_eq!(inbox["data"][0]["text"], "Hola");
+    let inbox = server.sim_inbox(&channel).await;
+    assert_eq!(inbox.data[0].text, "Hola");
 
     let args = ["messages", "send-text", "--channel", &channel, "--to", "555", "--text", "Hola"];
     let (code, _, stderr) = run(keebai(&server, &args)).await;
@@ -46,7 +42,7 @@ async fn send_text_sends_and_api_errors_print_the_code_and_message() {
 
 #[tokio::test]
 async fn a_missing_token_is_a_clear_usage_error() {
-    let server = spawn_server(|_| {}).await;
+    let server = spawn_app().await;
     let mut command = keebai(&server, &["whatsapp", "connect", "--qr"]);
     command.env_remove("KEEBAI_TOKEN");
     let (code, stdout, stderr) = run(command).await;
@@ -58,7 +54,7 @@ async fn a_missing_token_is_a_clear_usage_error() {
 
 #[tokio::test]
 async fn a_rejected_token_is_reported_without_echoing_it() {
-    let server = spawn_server(|_| {}).await;
+    let server = spawn_app().await;
     let secret = "kbai_pk_000000000000000000000000000000000000000000000000";
     let mut command = keebai(&server, &["whatsapp", "numbers"]);
     command.env("KEEBAI_TOKEN", secret);
@@ -70,7 +66,7 @@ async fn a_rejected_token_is_reported_without_echoing_it() {
 
 #[tokio::test]
 async fn an_unreachable_api_names_the_url_that_failed() {
-    let server = spawn_server(|_| {}).await;
+    let server = spawn_app().await;
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     let mut command = keebai(&server, &["whatsapp", "numbers"]);
     command.env("KEEBAI_API_URL", format!("http://{closed}"));

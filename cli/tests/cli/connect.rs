@@ -1,9 +1,12 @@
 use std::time::Duration;
 
+use keebai_protocol::sim::ScanOutcome;
+use keebai_test_support::{PHONE, spawn_app, spawn_app_with, spawn_fast_rotating_app};
+use reqwest::StatusCode;
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::helpers::{PATIENCE, PHONE, Proxy, Terminal, keebai, run, spawn_server};
+use crate::helpers::{PATIENCE, Proxy, Terminal, keebai, run};
 
 fn has_qr(terminal: &Terminal) -> bool {
     terminal.rows().iter().any(|row| row.contains('█'))
@@ -11,7 +14,7 @@ fn has_qr(terminal: &Terminal) -> bool {
 
 #[tokio::test]
 async fn a_qr_drawn_in_the_terminal_decodes_and_a_scan_of_it_connects_the_channel() {
-    let server = spawn_server(|_| {}).await;
+    let server = spawn_app().await;
     let mut terminal =
         Terminal::spawn(&server, &["whatsapp", "connect", "--qr", "--name", "Ventas"]);
     terminal.wait_for("a QR code", has_qr).await;
@@ -19,7 +22,8 @@ async fn a_qr_drawn_in_the_terminal_decodes_and_a_scan_of_it_connects_the_channe
     let codes = terminal.qr_codes();
     assert_eq!(codes.len(), 1);
     assert!(terminal.text().contains("session ends in 4:5"), "{}", terminal.text());
-    assert_eq!(server.scan(&codes[0], "success").await, 202, "the drawn code is the live one");
+    let scan = server.sim_scan(&codes[0], PHONE, ScanOutcome::Success).await;
+    assert_eq!(scan.status(), StatusCode::ACCEPTED, "the drawn code is the live one");
 
     terminal.wait_for("the success line", |t| t.text().contains("connected (phone")).await;
     let text = terminal.text();
@@ -31,11 +35,7 @@ async fn a_qr_drawn_in_the_terminal_decodes_and_a_scan_of_it_connects_the_channe
 
 #[tokio::test]
 async fn a_rotated_code_is_redrawn_in_place() {
-    let server = spawn_server(|args| {
-        args.qr_first_ttl_secs = 1;
-        args.qr_ttl_secs = 1;
-    })
-    .await;
+    let server = spawn_fast_rotating_app().await;
     let mut terminal = Terminal::spawn(&server, &["whatsapp", "connect", "--qr"]);
     terminal.wait_for("a QR code", has_qr).await;
     let first = terminal.qr_codes();
@@ -51,7 +51,7 @@ async fn a_rotated_code_is_redrawn_in_place() {
 
 #[tokio::test]
 async fn ctrl_c_cancels_the_session_on_the_server() {
-    let server = spawn_server(|_| {}).await;
+    let server = spawn_app().await;
     let mut terminal = Terminal::spawn(&server, &["whatsapp", "connect", "--qr"]);
     terminal.wait_for("a QR code", has_qr).await;
     assert_eq!(server.live_sessions().await, 1);
@@ -90,7 +90,7 @@ impl JsonLines {
 
 #[tokio::test]
 async fn json_mode_prints_one_event_per_line() {
-    let server = spawn_server(|_| {}).await;
+    let server = spawn_app().await;
     let mut out = JsonLines::spawn(keebai(&server, &["whatsapp", "connect", "--qr", "--json"]));
 
     let session = out.next().await.unwrap();
@@ -101,7 +101,7 @@ async fn json_mode_prints_one_event_per_line() {
     assert_eq!(qr["event"], "qr");
     assert!(qr["id"].as_u64().unwrap() >= 1);
     assert!(qr["data"]["expires_at"].is_string());
-    server.scan(qr["data"]["data"].as_str().unwrap(), "success").await;
+    server.scan_ok(qr["data"]["data"].as_str().unwrap(), PHONE, ScanOutcome::Success).await;
 
     assert_eq!(out.next().await.unwrap()["event"], "connecting");
     let connected = out.next().await.unwrap();
@@ -113,8 +113,8 @@ async fn json_mode_prints_one_event_per_line() {
 
 #[tokio::test]
 async fn a_dropped_connection_resumes_with_last_event_id() {
-    let server = spawn_server(|_| {}).await;
-    let proxy = Proxy::start(&server.url).await;
+    let server = spawn_app().await;
+    let proxy = Proxy::start(server.address).await;
     let mut command = keebai(&server, &["whatsapp", "connect", "--qr", "--json"]);
     command.env("KEEBAI_API_URL", &proxy.url);
     let mut out = JsonLines::spawn(command);
@@ -129,7 +129,7 @@ async fn a_dropped_connection_resumes_with_last_event_id() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
-    server.scan(qr["data"]["data"].as_str().unwrap(), "success").await;
+    server.scan_ok(qr["data"]["data"].as_str().unwrap(), PHONE, ScanOutcome::Success).await;
 
     // Resumed after the QR's id: the same QR is not sent again; the rest arrives.
     let next = out.next().await.unwrap();
@@ -141,7 +141,7 @@ async fn a_dropped_connection_resumes_with_last_event_id() {
 
 #[tokio::test]
 async fn an_expired_session_exits_with_its_own_code() {
-    let server = spawn_server(|args| args.pairing_ttl_secs = 1).await;
+    let server = spawn_app_with(|args| args.pairing_ttl_secs = 1).await;
     let (code, stdout, stderr) = run(keebai(&server, &["whatsapp", "connect", "--qr"])).await;
     assert_eq!(code, 4, "{stdout}{stderr}");
     assert!(stderr.contains("Pairing failed (expired)"), "{stderr}");
@@ -150,11 +150,11 @@ async fn an_expired_session_exits_with_its_own_code() {
 
 #[tokio::test]
 async fn a_failed_outcome_prints_the_reason_and_exits_non_zero() {
-    let server = spawn_server(|_| {}).await;
+    let server = spawn_app().await;
     let mut out = JsonLines::spawn(keebai(&server, &["whatsapp", "connect", "--qr", "--json"]));
     out.next().await.unwrap();
     let qr = out.next().await.unwrap();
-    server.scan(qr["data"]["data"].as_str().unwrap(), "device_limit").await;
+    server.scan_ok(qr["data"]["data"].as_str().unwrap(), PHONE, ScanOutcome::DeviceLimit).await;
     let failed = out.next().await.unwrap();
     assert_eq!(failed["event"], "failed");
     assert_eq!(failed["data"]["code"], "device_limit");
@@ -168,16 +168,16 @@ async fn a_failed_outcome_prints_the_reason_and_exits_non_zero() {
 
 #[tokio::test]
 async fn a_session_lost_in_a_server_restart_is_reported_as_lost() {
-    let server = spawn_server(|_| {}).await;
-    let proxy = Proxy::start(&server.url).await;
+    let server = spawn_app().await;
+    let proxy = Proxy::start(server.address).await;
     let mut command = keebai(&server, &["whatsapp", "connect", "--qr", "--json"]);
     command.env("KEEBAI_API_URL", &proxy.url);
     let mut out = JsonLines::spawn(command);
     out.next().await.unwrap();
     out.next().await.unwrap();
 
-    let restarted = server.restarted().await;
-    proxy.retarget(&restarted.url);
+    let restarted = server.successor().await;
+    proxy.retarget(restarted.address);
     proxy.cut();
 
     assert!(out.next().await.is_none(), "no more events");
@@ -192,11 +192,11 @@ async fn a_session_lost_in_a_server_restart_is_reported_as_lost() {
 
 #[tokio::test]
 async fn a_device_unlinked_right_after_linking_exits_with_5() {
-    let server = spawn_server(|_| {}).await;
+    let server = spawn_app().await;
     let mut out = JsonLines::spawn(keebai(&server, &["whatsapp", "connect", "--qr", "--json"]));
     out.next().await.unwrap();
     let qr = out.next().await.unwrap();
-    server.scan(qr["data"]["data"].as_str().unwrap(), "unlinked").await;
+    server.scan_ok(qr["data"]["data"].as_str().unwrap(), PHONE, ScanOutcome::Unlinked).await;
     assert_eq!(out.next().await.unwrap()["event"], "connecting");
     let disconnected = out.next().await.unwrap();
     assert_eq!(disconnected["event"], "disconnected");

@@ -1,3 +1,7 @@
+//! What the CLI's tests share besides keebai-test-support's server: the `keebai` binary run with
+//! piped output or in a pseudo-terminal (whose screen is read and its QR codes decoded), and a TCP
+//! proxy whose connections can be cut.
+
 use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::process::Stdio;
@@ -5,133 +9,22 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::StreamExt;
-use keebai_server::App;
-use keebai_server::api::AppState;
-use keebai_server::config::{LinkerChoice, ServeArgs};
-use keebai_server::domain::Scopes;
+use keebai_test_support::TestApp;
 use portable_pty::{CommandBuilder, PtySize, native_pty_system};
-use secrecy::ExposeSecret;
-use serde_json::json;
 use tokio::net::{TcpListener, TcpStream};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_keebai");
 const ROWS: std::num::NonZeroU16 = std::num::NonZeroU16::new(60).unwrap();
 const COLS: std::num::NonZeroU16 = std::num::NonZeroU16::new(120).unwrap();
-pub const PHONE: &str = "+56912345678";
 /// Upper bound for anything a test waits for, so a bug fails the test instead of hanging it.
 pub const PATIENCE: Duration = Duration::from_secs(15);
 
-pub struct Server {
-    pub url: String,
-    pub token: String,
-    pub state: AppState,
-    dir: Arc<tempfile::TempDir>,
-}
-
-pub async fn spawn_server(configure: impl FnOnce(&mut ServeArgs)) -> Server {
-    let dir = Arc::new(tempfile::tempdir().unwrap());
-    let (url, state) = start_app(&dir, configure).await;
-    let token = state.store.create_token("acme", Scopes::all()).await.unwrap();
-    Server { url, token: token.secret.expose_secret().to_owned(), state, dir }
-}
-
-async fn start_app(
-    dir: &tempfile::TempDir,
-    configure: impl FnOnce(&mut ServeArgs),
-) -> (String, AppState) {
-    let mut args = ServeArgs {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        linker: LinkerChoice::Simulated,
-        sim_link_delay_ms: 50,
-        ..ServeArgs::default()
-    };
-    configure(&mut args);
-    let app = App::build(dir.path().to_owned(), args).await.unwrap();
-    let url = format!("http://{}", app.local_addr().unwrap());
-    let state = app.state().clone();
-    tokio::spawn(app.run_until_stopped());
-    (url, state)
-}
-
-impl Server {
-    /// A second server on the same data dir, as after a restart: same tokens and channels, no
-    /// pairing sessions.
-    pub async fn restarted(&self) -> Server {
-        let (url, state) = start_app(&self.dir, |_| {}).await;
-        Server { url, token: self.token.clone(), state, dir: self.dir.clone() }
-    }
-
-    /// The simulated phone scans `qr`.
-    pub async fn scan(&self, qr: &str, outcome: &str) -> reqwest::StatusCode {
-        let body =
-            json!({"qr": qr, "phone_number": PHONE, "push_name": "Lucio", "outcome": outcome});
-        reqwest::Client::new()
-            .post(format!("{}/sim/scan", self.url))
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
-            .status()
-    }
-
-    /// Live pairing sessions of the test account.
-    pub async fn live_sessions(&self) -> usize {
-        let principal =
-            self.state.store.authenticate(&self.token.clone().into()).await.unwrap().unwrap();
-        self.state.engine.live_sessions(principal.account)
-    }
-
-    /// Pairs a phone through the API directly, for tests of the other commands.
-    pub async fn pair(&self) -> String {
-        let client = reqwest::Client::new();
-        let session: serde_json::Value = client
-            .post(format!("{}/v1/channels/whatsapp/connect", self.url))
-            .bearer_auth(&self.token)
-            .json(&json!({"mode": "qr"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let stream_url = session["stream_url"].as_str().unwrap().to_owned();
-        let response = client
-            .get(format!("{}{}", self.url, stream_url))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .unwrap();
-        let mut body = response.bytes_stream();
-        let mut text = String::new();
-        let qr = loop {
-            text.push_str(&String::from_utf8_lossy(&body.next().await.unwrap().unwrap()));
-            if let Some(data) = text.lines().find_map(|l| l.strip_prefix("data: ")) {
-                let value: serde_json::Value = serde_json::from_str(data).unwrap();
-                break value["data"].as_str().unwrap().to_owned();
-            }
-        };
-        assert_eq!(self.scan(&qr, "success").await, reqwest::StatusCode::ACCEPTED);
-        loop {
-            text.push_str(&String::from_utf8_lossy(&body.next().await.unwrap().unwrap()));
-            if let Some(line) = text
-                .lines()
-                .filter_map(|l| l.strip_prefix("data: "))
-                .find(|l| l.contains("channel_id"))
-            {
-                let value: serde_json::Value = serde_json::from_str(line).unwrap();
-                return value["channel_id"].as_str().unwrap().to_owned();
-            }
-        }
-    }
-}
-
 /// A `keebai` command aimed at `server`, with piped output.
-pub fn keebai(server: &Server, args: &[&str]) -> tokio::process::Command {
+pub fn keebai(server: &TestApp, args: &[&str]) -> tokio::process::Command {
     let mut command = tokio::process::Command::new(BIN);
     command
         .args(args)
-        .env("KEEBAI_API_URL", &server.url)
+        .env("KEEBAI_API_URL", server.base_url())
         .env("KEEBAI_TOKEN", &server.token)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -161,13 +54,13 @@ pub struct Terminal {
 }
 
 impl Terminal {
-    pub fn spawn(server: &Server, args: &[&str]) -> Self {
+    pub fn spawn(server: &TestApp, args: &[&str]) -> Self {
         let pair = native_pty_system()
             .openpty(PtySize { rows: 60, cols: 120, pixel_width: 0, pixel_height: 0 })
             .unwrap();
         let mut command = CommandBuilder::new(BIN);
         command.args(args);
-        command.env("KEEBAI_API_URL", &server.url);
+        command.env("KEEBAI_API_URL", server.base_url());
         command.env("KEEBAI_TOKEN", &server.token);
         command.env("TERM", "xterm-256color");
         let child = pair.slave.spawn_command(command).unwrap();
@@ -289,10 +182,6 @@ fn decode(block: &[String]) -> String {
     grids[0].decode().expect("the drawn QR code decodes").1
 }
 
-fn address(url: &str) -> SocketAddr {
-    url.trim_start_matches("http://").parse().unwrap()
-}
-
 /// A TCP proxy in front of the server whose connections can be cut, as a flaky network would.
 pub struct Proxy {
     pub url: String,
@@ -302,8 +191,8 @@ pub struct Proxy {
 }
 
 impl Proxy {
-    pub async fn start(target: &str) -> Self {
-        let target = Arc::new(Mutex::new(address(target)));
+    pub async fn start(target: SocketAddr) -> Self {
+        let target = Arc::new(Mutex::new(target));
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let accepted = Arc::new(AtomicUsize::new(0));
@@ -324,9 +213,9 @@ impl Proxy {
         Self { url, target, accepted, tasks }
     }
 
-    /// New connections go to `url` from now on.
-    pub fn retarget(&self, url: &str) {
-        *self.target.lock().unwrap() = address(url);
+    /// New connections go to `target` from now on.
+    pub fn retarget(&self, target: SocketAddr) {
+        *self.target.lock().unwrap() = target;
     }
 
     pub fn accepted(&self) -> usize {

@@ -1,12 +1,13 @@
 //! Abuse: guessing tokens and session ids, revoked tokens, cross-origin use, leaks.
 
-use keebai_protocol::ErrorCode;
+use std::time::Duration;
+
+use keebai_protocol::{ErrorCode, FailureCode, Scope, StreamEvent};
 use keebai_server::domain::Scopes;
+use keebai_test_support::*;
 use reqwest::StatusCode;
 use secrecy::ExposeSecret;
 use serde_json::json;
-
-use crate::helpers::*;
 
 /// A client whose requests come from another loopback address (127.0.0.2).
 fn client_from(address: [u8; 4]) -> reqwest::Client {
@@ -96,43 +97,102 @@ async fn v1_sends_no_cors_headers_so_no_page_can_use_a_token_cross_origin() {
     }
 }
 
+/// Guessing session ids gets nowhere. Ids one character off a live one, another account's live
+/// and ended sessions, an own session whose end is no longer replayed, and strings that are not
+/// ids: each gets, to watching and to cancelling alike, exactly the answer an unknown id gets (404
+/// `SESSION_NOT_FOUND`, the same message), so none tells an attacker more; and no session is
+/// touched.
 #[tokio::test]
-async fn ten_thousand_guessed_session_ids_all_answer_404() {
+async fn guessed_session_ids_answer_404_like_unknown_ones_and_touch_nothing() {
     let app = spawn_app().await;
-    // A real session exists, so the guesses have something to hit.
-    let real = app.connect_ok().await;
-    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
-    for i in 0..10_000 {
-        // xorshift: 128 "random" bits per guess, and a few near-misses of the real id.
-        let mut next = || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
-        let guess = if i % 1000 == 0 {
-            let mut near = real.session_id.clone().into_bytes();
-            let last = near.len() - 1;
-            near[last] = if near[last] == b'0' { b'1' } else { b'0' };
-            String::from_utf8(near).unwrap()
+    let globex = app.with_token(&app.token("globex", &Scope::ALL).await);
+    let ended = app.connect_ok().await;
+    app.cancel(&app.token, &ended.session_id).await;
+    let replayed = app.stream(&ended).await.next_event().await;
+    assert!(matches!(replayed, StreamEvent::Failed(_)), "its end is replayed for a minute");
+    // The replay lasts 60 s: the clock jumps past it (no request is in flight meanwhile).
+    tokio::time::pause();
+    tokio::time::advance(Duration::from_secs(61)).await;
+    tokio::time::resume();
+    let acme = app.account().await;
+    let id = ended.session_id.parse().unwrap();
+    let forgotten = || app.state.engine.state(acme, &id).is_err();
+    eventually("the ended session is forgotten", Duration::from_secs(5), forgotten).await;
+    let live = app.connect_ok().await;
+    let theirs = globex.connect_ok().await;
+    let theirs_ended = globex.connect_ok().await;
+    globex.cancel(&globex.token, &theirs_ended.session_id).await;
+    let sessions = app.state.engine.session_count();
+
+    let unknown = format!("qrs_{}", "0".repeat(32));
+    let baseline = session_answers(&app, &unknown).await;
+    let mut guesses: Vec<String> = one_character_off(&live.session_id);
+    guesses.extend([theirs.session_id.clone(), theirs_ended.session_id.clone()]);
+    guesses.push(ended.session_id.clone());
+    guesses.extend(
+        [
+            "qrs_",
+            "qrs_nothex",
+            "anything",
+            "qrs_%2e%2e",
+            "qrs_%00",
+            "%20qrs_0123456789abcdef0123456789abcdef",
+            "ch_0123456789abcdef0123456789abcdef",
+            "qrs_0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        ]
+        .map(str::to_owned),
+    );
+    for guess in &guesses {
+        assert_eq!(session_answers(&app, guess).await, baseline, "{guess}");
+    }
+
+    assert_eq!(app.state.engine.session_count(), sessions, "no session started or ended");
+    assert_eq!(app.live_sessions().await, 1);
+    assert!(matches!(app.stream(&live).await.next_event().await, StreamEvent::Qr(_)));
+    let mut theirs = globex.stream(&theirs).await;
+    assert!(matches!(theirs.next_event().await, StreamEvent::Qr(_)), "globex's session is live");
+    let StreamEvent::Failed(failed) = globex.stream(&theirs_ended).await.next_event().await else {
+        panic!("globex's ended session replays its end")
+    };
+    assert_eq!(failed.code, FailureCode::Cancelled, "and its ended one still replays its end");
+}
+
+/// Every id that differs from `id` (`qrs_` + 32 hex digits) in one character: each digit
+/// changed, each letter upper-cased, the prefix's letters changed.
+fn one_character_off(id: &str) -> Vec<String> {
+    let mut guesses = Vec::new();
+    for (at, c) in id.char_indices() {
+        let mut replacements = Vec::new();
+        if at < 4 {
+            replacements.push(if c == '_' { '-' } else { c.to_ascii_uppercase() });
         } else {
-            format!("qrs_{:016x}{:016x}", next(), next())
-        };
-        let path = format!("/v1/channels/whatsapp/connect/{guess}/qr-stream");
-        let response = app.get(&path, Some(&app.token)).await;
-        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{guess}");
-        if i % 500 == 0 {
-            assert_error(
-                app.cancel(&app.token, &guess).await,
-                StatusCode::NOT_FOUND,
-                ErrorCode::SessionNotFound,
-            )
-            .await;
+            let digit = c.to_digit(16).unwrap();
+            replacements.push(char::from_digit((digit + 1) % 16, 16).unwrap());
+            if c.is_ascii_alphabetic() {
+                replacements.push(c.to_ascii_uppercase());
+            }
+        }
+        for replacement in replacements {
+            let mut guess = id.to_owned();
+            guess.replace_range(at..at + 1, replacement.encode_utf8(&mut [0; 4]));
+            guesses.push(guess);
         }
     }
-    // The real session was untouched.
-    let mut stream = app.stream(&real).await;
-    stream.next_qr().await;
+    assert!(guesses.len() >= 36 && !guesses.iter().any(|g| g == id));
+    guesses
+}
+
+/// What watching and cancelling session `id` answer: 404 `SESSION_NOT_FOUND`, and their messages.
+async fn session_answers(app: &TestApp, id: &str) -> (String, String) {
+    let stream_url = format!("/v1/channels/whatsapp/connect/{id}/qr-stream");
+    let watch = app.open_stream(&app.token, &stream_url, None).await;
+    let cancel = app.cancel(&app.token, id).await;
+    let statuses = (watch.status(), cancel.status());
+    assert_eq!(statuses, (StatusCode::NOT_FOUND, StatusCode::NOT_FOUND), "watch, cancel {id}");
+    (
+        assert_error(watch, StatusCode::NOT_FOUND, ErrorCode::SessionNotFound).await,
+        assert_error(cancel, StatusCode::NOT_FOUND, ErrorCode::SessionNotFound).await,
+    )
 }
 
 #[tokio::test]

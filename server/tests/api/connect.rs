@@ -1,8 +1,7 @@
 use keebai_protocol::{ErrorCode, Scope};
+use keebai_test_support::{assert_error, spawn_app, spawn_app_with};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-
-use crate::helpers::{assert_error, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn connect_answers_201_with_a_session_id_a_relative_stream_url_and_300_seconds() {
@@ -29,7 +28,7 @@ async fn expires_in_follows_the_configured_pairing_ttl() {
 async fn connect_without_a_valid_token_is_401_with_www_authenticate() {
     let app = spawn_app().await;
     let body = json!({"mode": "qr"});
-    let revoked = app.token_with("acme", &Scope::ALL).await;
+    let revoked = app.token("acme", &Scope::ALL).await;
     let id = app.state.store.list_tokens().await.unwrap().last().unwrap().id.clone();
     app.state.store.revoke_token(&id).await.unwrap();
 
@@ -72,7 +71,7 @@ async fn the_bearer_scheme_is_case_insensitive() {
 #[tokio::test]
 async fn connect_needs_the_channels_connect_scope() {
     let app = spawn_app().await;
-    let token = app.token_with("acme", &[Scope::ChannelsRead, Scope::MessagesSend]).await;
+    let token = app.token("acme", &[Scope::ChannelsRead, Scope::MessagesSend]).await;
     let message = assert_error(
         app.connect(&token, json!({"mode": "qr"})).await,
         StatusCode::FORBIDDEN,
@@ -201,7 +200,7 @@ async fn live_sessions_over_the_account_limit_get_429() {
     )
     .await;
 
-    let other = app.token_with("other", &[Scope::ChannelsConnect]).await;
+    let other = app.token("other", &[Scope::ChannelsConnect]).await;
     assert_eq!(
         app.connect(&other, json!({"mode": "qr"})).await.status(),
         StatusCode::CREATED,

@@ -2,10 +2,9 @@
 
 use keebai_protocol::sim::ScanOutcome;
 use keebai_protocol::{ErrorCode, FailureCode, StreamEvent};
+use keebai_test_support::*;
 use reqwest::StatusCode;
 use serde_json::json;
-
-use crate::helpers::*;
 
 /// Makes the SQLite files unwritable, as a read-only mount or a failing disk would, with
 /// `chattr +i`: the server already holds them open, so file modes would not stop it. Needs root

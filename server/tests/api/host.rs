@@ -3,10 +3,9 @@
 use keebai_protocol::sim::ScanOutcome;
 use keebai_protocol::{ConnectResponse, ErrorCode, FailureCode, Scope, StreamEvent};
 use keebai_server::config::ServeArgs;
+use keebai_test_support::{PHONE, SseReader, TestApp, assert_error, spawn_app, spawn_app_with};
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
-
-use crate::helpers::{PHONE, SseReader, TestApp, assert_error, spawn_app, spawn_app_with};
 
 /// A browser: it keeps the host's cookie and never has a token.
 struct Browser<'a> {
@@ -209,7 +208,7 @@ async fn no_widget_answer_contains_a_token() {
 #[tokio::test]
 async fn in_remote_mode_the_host_calls_another_api_over_http() {
     let api = spawn_app().await;
-    let host_token = api.token_with("shop", &Scope::ALL).await;
+    let host_token = api.token("shop", &Scope::ALL).await;
     let api_url = format!("http://{}", api.address);
     let host = spawn_app_with(move |args: &mut ServeArgs| {
         args.host_api_url = Some(api_url.parse().unwrap());

@@ -3,7 +3,6 @@
 mod abuse;
 mod connect;
 mod faults;
-mod helpers;
 mod host;
 mod messages;
 mod numbers;

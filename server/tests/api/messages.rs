@@ -1,8 +1,7 @@
 use keebai_protocol::{ErrorCode, Scope};
+use keebai_test_support::{PHONE, assert_error, spawn_app};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-
-use crate::helpers::{PHONE, assert_error, spawn_app};
 
 #[tokio::test]
 async fn a_text_is_sent_through_the_channels_linker() {
@@ -83,14 +82,14 @@ async fn another_accounts_channel_is_not_found_and_sending_needs_messages_send()
     let app = spawn_app().await;
     let channel_id = app.pair(PHONE).await;
     let body = json!({"channel_id": channel_id, "to": "+14155550100", "text": "x"});
-    let intruder = app.token_with("intruder", &Scope::ALL).await;
+    let intruder = app.token("intruder", &Scope::ALL).await;
     assert_error(
         app.send_text(&intruder, body.clone()).await,
         StatusCode::NOT_FOUND,
         ErrorCode::ChannelNotFound,
     )
     .await;
-    let no_send = app.token_with("acme", &[Scope::ChannelsConnect, Scope::ChannelsRead]).await;
+    let no_send = app.token("acme", &[Scope::ChannelsConnect, Scope::ChannelsRead]).await;
     assert_error(
         app.send_text(&no_send, body).await,
         StatusCode::FORBIDDEN,
@@ -154,7 +153,7 @@ async fn template_and_bulk_on_a_qr_channel_answer_qr_not_supported() {
 async fn template_and_bulk_resolve_the_token_and_channel_first() {
     let app = spawn_app().await;
     let channel_id = app.pair(PHONE).await;
-    let intruder = app.token_with("intruder", &Scope::ALL).await;
+    let intruder = app.token("intruder", &Scope::ALL).await;
     for path in ["/v1/messages/template", "/v1/messages/bulk"] {
         let body = json!({"channel_id": channel_id});
         assert_error(

@@ -1,8 +1,7 @@
 use keebai_protocol::{ChannelStatus, ConnectionType, ErrorCode, Scope};
+use keebai_test_support::{PHONE, assert_error, spawn_app};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-
-use crate::helpers::{PHONE, assert_error, spawn_app};
 
 #[tokio::test]
 async fn a_paired_channel_is_listed_as_a_connected_qr_channel() {
@@ -54,11 +53,11 @@ async fn the_name_given_at_connect_names_the_channel() {
 async fn numbers_are_per_account_and_need_channels_read() {
     let app = spawn_app().await;
     app.pair(PHONE).await;
-    let other = app.token_with("other", &Scope::ALL).await;
+    let other = app.token("other", &Scope::ALL).await;
     let response = app.numbers(&other).await;
     assert_eq!(response.json::<Value>().await.unwrap(), json!({"data": []}));
 
-    let no_read = app.token_with("acme", &[Scope::ChannelsConnect]).await;
+    let no_read = app.token("acme", &[Scope::ChannelsConnect]).await;
     assert_error(app.numbers(&no_read).await, StatusCode::FORBIDDEN, ErrorCode::InsufficientScope)
         .await;
     assert_error(

@@ -1,10 +1,9 @@
 //! The OpenAPI document describes exactly the `/v1` routes the server serves.
 
 use keebai_protocol::ErrorCode;
+use keebai_test_support::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-
-use crate::helpers::*;
 
 /// The `/v1` contract (DESIGN.md): adding a route without describing it, or describing one
 /// that does not exist, fails here.

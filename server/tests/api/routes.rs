@@ -1,9 +1,8 @@
 use std::time::Duration;
 
 use keebai_protocol::ErrorCode;
+use keebai_test_support::{assert_error, spawn_app};
 use reqwest::StatusCode;
-
-use crate::helpers::{assert_error, spawn_app};
 
 #[tokio::test]
 async fn healthz_answers_200_without_a_token() {

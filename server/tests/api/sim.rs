@@ -2,10 +2,9 @@ use std::sync::Arc;
 
 use keebai_protocol::ErrorCode;
 use keebai_protocol::sim::ScanOutcome;
+use keebai_test_support::{PHONE, assert_error, spawn_app, spawn_fast_rotating_app};
 use reqwest::StatusCode;
 use serde_json::json;
-
-use crate::helpers::{PHONE, assert_error, spawn_app, spawn_fast_rotating_app};
 
 #[tokio::test]
 async fn a_replaced_code_is_409_qr_expired_and_changes_nothing() {

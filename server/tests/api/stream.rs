@@ -2,12 +2,12 @@ use std::time::Duration;
 
 use keebai_protocol::sim::ScanOutcome;
 use keebai_protocol::{ErrorCode, FailureCode, Scope, StreamEvent};
+use keebai_test_support::{
+    PHONE, SseReader, StalledSubscriber, assert_error, spawn_app, spawn_app_with,
+    spawn_fast_rotating_app,
+};
 use reqwest::StatusCode;
 use serde_json::json;
-
-use crate::helpers::{
-    PHONE, SseReader, assert_error, spawn_app, spawn_app_with, spawn_fast_rotating_app,
-};
 
 fn failure(event: StreamEvent) -> FailureCode {
     match event {
@@ -141,7 +141,7 @@ async fn cancel_ends_the_stream_with_failed_cancelled_and_is_idempotent() {
 async fn another_account_cannot_watch_or_cancel_a_session() {
     let app = spawn_app().await;
     let session = app.connect_ok().await;
-    let intruder = app.token_with("intruder", &Scope::ALL).await;
+    let intruder = app.token("intruder", &Scope::ALL).await;
 
     let response = app.open_stream(&intruder, &session.stream_url, None).await;
     assert_error(response, StatusCode::NOT_FOUND, ErrorCode::SessionNotFound).await;
@@ -177,7 +177,7 @@ async fn unknown_and_malformed_session_ids_answer_404() {
 async fn the_stream_needs_a_token_with_channels_connect() {
     let app = spawn_app().await;
     let session = app.connect_ok().await;
-    let reader = app.token_with("acme", &[Scope::ChannelsRead]).await;
+    let reader = app.token("acme", &[Scope::ChannelsRead]).await;
     let response = app.client.get(app.url(&session.stream_url)).send().await.unwrap();
     assert_error(response, StatusCode::UNAUTHORIZED, ErrorCode::Unauthenticated).await;
     let response = app.open_stream(&reader, &session.stream_url, None).await;
@@ -252,44 +252,67 @@ async fn keep_alive_comments_flow_every_15_seconds() {
     let _ = json!({});
 }
 
-/// 100 subscribers whose sockets never read (their receive buffers shrunk to the minimum, so
-/// the server's writes to them back up) do not hold back a healthy subscriber of the same
-/// session: it gets every rotation and the end of the session. Latency with and without them
-/// is measured by `cargo bench -p keebai-server --bench pairing -- --stalled 100`.
+/// Subscribers that never read do not hold back healthy subscribers of the same session: while
+/// the server cannot write to 50 stalled ones, two healthy ones get every code, each within two
+/// rotations, and then the session's end.
+///
+/// Codes rotate every second, and the clock is paused once every subscriber is in, so it jumps
+/// to the next rotation whenever everything waits: 1,000 codes (about 250 KB per subscriber)
+/// come as fast as the server can make them, several times what a stalled subscriber's
+/// connection holds. A subscriber handed codes late would skip some (a session keeps only its
+/// current code), so "none skipped" means "never behind". The stalled ones, read at the end,
+/// did skip most: proof that they were stalled. Latency with and without stalled subscribers is
+/// measured by `cargo bench -p keebai-server --bench pairing -- --stalled 100`.
 #[tokio::test]
 async fn stalled_subscribers_do_not_hold_back_healthy_ones() {
-    use tokio::io::AsyncWriteExt;
-    let app = spawn_fast_rotating_app().await;
+    const STALLED: usize = 50;
+    const ROTATIONS: u64 = 1_000;
+    let app = spawn_app_with(|args| {
+        args.qr_first_ttl_secs = 1;
+        args.qr_ttl_secs = 1;
+        args.pairing_ttl_secs = 3_600;
+    })
+    .await;
     let session = app.connect_ok().await;
     let mut stalled = Vec::new();
-    for _ in 0..100 {
-        let socket = tokio::net::TcpSocket::new_v4().unwrap();
-        socket.set_recv_buffer_size(1).unwrap();
-        let mut stream = socket.connect(app.address).await.unwrap();
-        let request = format!(
-            "GET {} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\n\r\n",
-            session.stream_url, app.address, app.token
-        );
-        stream.write_all(request.as_bytes()).await.unwrap();
-        stalled.push(stream);
+    for _ in 0..STALLED {
+        stalled.push(StalledSubscriber::open(app.address, &app.token, &session.stream_url).await);
     }
-    let mut healthy = app.stream(&session).await;
-    let mut seen = Vec::new();
-    for _ in 0..3 {
-        seen.push(healthy.next_qr().await);
+    let mut healthy = [app.stream(&session).await, app.stream(&session).await];
+    let mut last_ids = [0; 2];
+    for (stream, last_id) in healthy.iter_mut().zip(&mut last_ids) {
+        *last_id = stream.next().await.expect("the current code").0;
     }
-    assert!(seen.windows(2).all(|w| w[0] != w[1]), "{seen:?}");
-    // The session still ends normally for the healthy subscriber.
-    assert_eq!(app.cancel(&app.token, &session.session_id).await.status(), StatusCode::NO_CONTENT);
-    loop {
-        match healthy.next_event().await {
-            StreamEvent::Qr(_) => continue,
-            StreamEvent::Failed(failed) => {
-                assert_eq!(failed.code, FailureCode::Cancelled);
-                break;
-            }
-            other => panic!("{other:?}"),
+
+    // From here until `resume`, nothing may touch the store: its pool's timeouts would jump too.
+    tokio::time::pause();
+    for _ in 0..ROTATIONS {
+        for (stream, last_id) in healthy.iter_mut().zip(&mut last_ids) {
+            let (id, event) =
+                stream.next_within(Duration::from_secs(2)).await.expect("the stream goes on");
+            assert!(matches!(event, StreamEvent::Qr(_)), "{event:?}");
+            assert_eq!(id, *last_id + 1, "a healthy subscriber gets every code");
+            *last_id = id;
         }
     }
-    drop(stalled);
+    tokio::time::resume();
+
+    assert_eq!(app.cancel(&app.token, &session.session_id).await.status(), StatusCode::NO_CONTENT);
+    for stream in &mut healthy {
+        let ending = stream.rest().await.into_iter().find(|e| !matches!(e, StreamEvent::Qr(_)));
+        let cancelled =
+            matches!(&ending, Some(StreamEvent::Failed(f)) if f.code == FailureCode::Cancelled);
+        assert!(cancelled, "{ending:?}");
+    }
+    for subscriber in &mut stalled {
+        subscriber.read_until("event: failed").await;
+        let ids = subscriber.ids();
+        let span = ids[ids.len() - 1] - ids[0] + 1;
+        let skipped = span - ids.len() as u64;
+        assert!(
+            skipped > ROTATIONS / 2,
+            "a stalled subscriber fell behind and skipped most codes: it got {} of {span}",
+            ids.len()
+        );
+    }
 }

@@ -11,12 +11,11 @@ use keebai_server::channels::{ChannelBook, LinkerKind, NewLink};
 use keebai_server::config::{LinkerChoice, ServeArgs};
 use keebai_server::domain::{ChannelId, ChannelName, PhoneNumber, Scopes};
 use keebai_server::store::Store;
+use keebai_test_support::{TestApp, assert_error, eventually, spawn_app_with};
 use reqwest::StatusCode;
 use serde_json::json;
 use whatsapp_rust::store::SqliteStore;
 use whatsapp_rust::store::traits::DeviceStore;
-
-use crate::helpers::{TestApp, assert_error, spawn_app_with};
 
 /// A local stand-in for WhatsApp's WebSocket endpoint that accepts connections and then either
 /// drops them at once or never answers.
@@ -70,14 +69,6 @@ fn open_files_under(dir: &Path) -> usize {
         .filter_map(|e| std::fs::read_link(e.unwrap().path()).ok())
         .filter(|target| target.starts_with(dir))
         .count()
-}
-
-async fn eventually(what: &str, within: Duration, check: impl Fn() -> bool) {
-    let deadline = Instant::now() + within;
-    while !check() {
-        assert!(Instant::now() < deadline, "{what} within {within:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 async fn failure(app: &TestApp) -> (keebai_protocol::FailedEvent, Duration) {
@@ -200,7 +191,8 @@ async fn at_start_linked_channels_come_back_missing_devices_disconnect_and_lefto
     };
 
     let endpoint = DeadEndpoint::start(false).await;
-    let app = crate::helpers::spawn_app_in(dir, |args| whatsapp_args(args, &endpoint, 20)).await;
+    let app =
+        keebai_test_support::spawn_app_in(dir, |args| whatsapp_args(args, &endpoint, 20)).await;
     let whatsapp = app.whatsapp.clone().unwrap();
     eventually("the linked channel is live again", Duration::from_secs(10), || {
         whatsapp.live_channels() == vec![linked.clone()]

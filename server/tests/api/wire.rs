@@ -8,16 +8,13 @@ use std::time::{Duration, Instant};
 
 use keebai_fake_whatsapp::{Config, FakeWhatsapp, Interruption, Pattern, Phone, WireEvent};
 use keebai_protocol::{
-    ChannelStatus, ConnectResponse, ConnectedEvent, ErrorCode, FailureCode, SendTextResponse,
-    StreamEvent,
+    ChannelStatus, ConnectResponse, ConnectedEvent, ErrorCode, FailureCode, Scope,
+    SendTextResponse, StreamEvent,
 };
+use keebai_test_support::{Api, PHONE, ServerBinary, ServerProcess, SseReader, assert_error};
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{SseReader, assert_error};
-use crate::process::{Server, token_command};
-
-const PHONE: &str = "+56912345678";
 const CONTACT: &str = "+56911111111";
 /// Generous: the first login after pairing takes a few round trips on a loaded CI machine.
 const LINK_TIMEOUT: Duration = Duration::from_secs(30);
@@ -27,7 +24,9 @@ struct Rig {
     dir: tempfile::TempDir,
     token: String,
     fake: FakeWhatsapp,
-    server: Server,
+    server: ServerProcess,
+    /// The server's API, with the token.
+    api: Api,
 }
 
 impl Rig {
@@ -37,34 +36,27 @@ impl Rig {
 
     async fn start_with(config: Config, env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let output = token_command(
-            dir.path(),
-            &[
-                "create",
-                "--account",
-                "acme",
-                "--scope",
-                "channels:connect",
-                "--scope",
-                "channels:read",
-                "--scope",
-                "messages:send",
-            ],
-        );
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-        let token = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+        let token = binary().create_token(dir.path(), "acme", &Scope::ALL).await;
         let fake = FakeWhatsapp::start(config).await.unwrap();
         let server = spawn(dir.path(), &fake, env).await;
-        Self { dir, token, fake, server }
+        let api = server.api(&token);
+        Self { dir, token, fake, server, api }
     }
 
-    async fn restart(&mut self) {
-        self.server = spawn(self.dir.path(), &self.fake, &[]).await;
+    /// SIGKILL (no shutdown code runs), then the server again on the same data dir; also
+    /// returns when it was started again.
+    async fn kill_9_and_restart(self) -> (Self, Instant) {
+        let Self { dir, token, fake, server, .. } = self;
+        server.kill().await;
+        let restarted = Instant::now();
+        let server = spawn(dir.path(), &fake, &[]).await;
+        let api = server.api(&token);
+        (Self { dir, token, fake, server, api }, restarted)
     }
 
     async fn session(&self) -> (ConnectResponse, SseReader) {
-        let session = self.server.connect(&self.token).await;
-        let stream = SseReader::new(self.server.stream(&self.token, &session).await);
+        let session = self.api.connect_ok().await;
+        let stream = self.api.stream(&session).await;
         (session, stream)
     }
 
@@ -81,18 +73,12 @@ impl Rig {
     }
 
     async fn send_text(&self, channel_id: &str, to: &str, text: &str) -> reqwest::Response {
-        self.server
-            .client
-            .post(self.server.url("/v1/messages/text"))
-            .bearer_auth(&self.token)
-            .json(&json!({"channel_id": channel_id, "to": to, "text": text}))
-            .send()
-            .await
-            .unwrap()
+        let body = json!({"channel_id": channel_id, "to": to, "text": text});
+        self.api.send_text(&self.token, body).await
     }
 
     async fn status_of(&self, channel_id: &str) -> ChannelStatus {
-        let numbers = self.server.numbers(&self.token).await.data;
+        let numbers = self.api.numbers_ok().await;
         numbers.iter().find(|n| n.channel_id == channel_id).expect("the channel is listed").status
     }
 
@@ -119,14 +105,22 @@ impl Rig {
     }
 }
 
-async fn spawn(dir: &Path, fake: &FakeWhatsapp, env: &[(&str, &str)]) -> Server {
-    let mut all = vec![
-        ("KEEBAI_WHATSAPP_WS_URL", fake.url()),
-        ("KEEBAI_WHATSAPP_VERSION", "2.3000.1023456789"),
-        ("RUST_LOG", "info,whatsapp_rust=info"),
-    ];
-    all.extend_from_slice(env);
-    Server::spawn(dir, Some("whatsapp"), &all).await
+fn binary() -> ServerBinary {
+    ServerBinary::new(env!("CARGO_BIN_EXE_keebai-server"))
+}
+
+/// The server with the whatsapp linker pointed at `fake`, and `env`.
+async fn spawn(dir: &Path, fake: &FakeWhatsapp, env: &[(&str, &str)]) -> ServerProcess {
+    let mut serve = binary()
+        .serve(dir)
+        .linker("whatsapp")
+        .env("KEEBAI_WHATSAPP_WS_URL", fake.url())
+        .env("KEEBAI_WHATSAPP_VERSION", "2.3000.1023456789")
+        .env("RUST_LOG", "info,whatsapp_rust=info");
+    for (key, value) in env {
+        serve = serve.env(key, *value);
+    }
+    serve.spawn().await
 }
 
 fn phone() -> Phone {
@@ -153,7 +147,7 @@ async fn a_phone_scans_the_streamed_qr_and_the_channel_is_linked() {
     assert_eq!(connected.phone_number, PHONE);
     assert_eq!(connected.push_name, "Lucio");
     assert!(device.starts_with("56912345678:"), "{device}");
-    let numbers = rig.server.numbers(&rig.token).await.data;
+    let numbers = rig.api.numbers_ok().await;
     assert_eq!(numbers.len(), 1);
     assert_eq!(numbers[0].channel_id, connected.channel_id);
     assert_eq!(numbers[0].status, ChannelStatus::Connected);
@@ -211,14 +205,11 @@ async fn a_text_reaches_the_contact_decrypted_and_the_api_answers_sent() {
 
 #[tokio::test]
 async fn after_kill_9_the_channel_reconnects_by_itself_and_sends() {
-    let mut rig = Rig::start(Config::default()).await;
+    let rig = Rig::start(Config::default()).await;
     let connected = rig.link(&phone()).await;
     let logins_before = rig.fake.connections().1;
 
-    rig.server.child.start_kill().unwrap(); // SIGKILL: no shutdown code runs
-    rig.server.child.wait().await.unwrap();
-    let restarted = Instant::now();
-    rig.restart().await;
+    let (rig, restarted) = rig.kill_9_and_restart().await;
     let fake = &rig.fake;
     fake.wait_until("the channel's login after the restart", LINK_TIMEOUT, |events| {
         events.iter().filter(|e| matches!(e, WireEvent::Connected { login: Some(_), .. })).count()
@@ -310,14 +301,7 @@ async fn cancelling_closes_the_websocket_within_a_second_and_a_late_scan_links_n
     assert_eq!(open, 1);
 
     let cancelled = Instant::now();
-    let response = rig
-        .server
-        .client
-        .delete(rig.server.url(&format!("/v1/channels/whatsapp/connect/{}", session.session_id)))
-        .bearer_auth(&rig.token)
-        .send()
-        .await
-        .unwrap();
+    let response = rig.api.cancel(&rig.token, &session.session_id).await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     rig.fake
         .wait_until("the websocket closed", Duration::from_secs(1), |events| {
@@ -330,7 +314,7 @@ async fn cancelling_closes_the_websocket_within_a_second_and_a_late_scan_links_n
     assert_eq!(failed.code, FailureCode::Cancelled);
 
     assert!(rig.fake.scan(&qr, &phone()).await.is_err(), "nobody answers the old code");
-    assert!(rig.server.numbers(&rig.token).await.data.is_empty());
+    assert!(rig.api.numbers_ok().await.is_empty());
 }
 
 /// A session whose pairing connection WhatsApp ends with `how` fails with `code`.

@@ -6,15 +6,15 @@ mod release_server;
 
 use keebai_e2e::browser::Browser;
 use keebai_e2e::recorder::Recorder;
-use keebai_e2e::server::Server;
+use keebai_e2e::server::{host_pat, serve_dashboard};
 use keebai_e2e::{Build, wait_for};
+use keebai_protocol::sim::ScanOutcome;
+use keebai_test_support::{PHONE, TestApp};
 use reqwest::StatusCode;
-
-const PHONE: &str = "+56912345678";
 
 /// A server, a recorder in front of it, and a browser on the dashboard (through the recorder).
 struct Setup {
-    server: Server,
+    server: TestApp,
     recorder: Recorder,
     browser: Browser,
 }
@@ -25,7 +25,7 @@ impl Setup {
         device_pixel_ratio: f64,
         configure: impl FnOnce(&mut keebai_server::config::ServeArgs),
     ) -> Self {
-        let server = Server::start(&build.dist(), configure).await;
+        let server = serve_dashboard(&build.dist(), configure).await;
         let recorder = Recorder::start(server.address).await;
         let browser = Browser::start(device_pixel_ratio).await;
         browser.goto(&recorder.url("/")).await;
@@ -36,6 +36,11 @@ impl Setup {
         self.browser.close().await;
         self.server.stop().await;
     }
+}
+
+/// The simulated phone scans `qr` (straight to the server: the phone is not the browser).
+async fn scan(server: &TestApp, qr: &str) -> StatusCode {
+    server.sim_scan(qr, PHONE, ScanOutcome::Success).await.status()
 }
 
 /// Clicks the widget's button once it says `label` ("Connect WhatsApp" or "Try again").
@@ -55,7 +60,7 @@ async fn a_person_links_a_phone_from_the_dashboard(build: Build, device_pixel_ra
     click_action(&setup.browser, "Connect WhatsApp").await;
     let qr = browser.next_qr(&[]).await;
     assert!(qr.starts_with("2@"), "a WhatsApp pairing payload: {qr}");
-    assert_eq!(setup.server.scan(&qr, PHONE, "Lucio").await, StatusCode::ACCEPTED);
+    assert_eq!(scan(&setup.server, &qr).await, StatusCode::ACCEPTED);
 
     browser.status_contains(&format!("Connected: {PHONE} (Lucio)")).await;
     wait_for("the number in the dashboard's list", || async {
@@ -72,7 +77,7 @@ async fn a_person_links_a_phone_from_the_dashboard(build: Build, device_pixel_ra
 /// No byte the browser sent or received, nor anything it shows, stores or logs, holds the
 /// host's token or any `kbai_pk_` token.
 async fn assert_no_token_reached_the_browser(setup: &Setup) {
-    let pat = setup.server.host_pat();
+    let pat = host_pat(&setup.server);
     assert!(pat.starts_with("kbai_pk_"), "the host holds a real token");
     let transcript = setup.recorder.transcript();
     // The recorder saw the whole conversation: the page, the bundle, the session, its stream
@@ -123,14 +128,14 @@ async fn the_code_rotates_on_screen_and_expiry_offers_try_again(build: Build) {
     let second = browser.next_qr(&[&first]).await;
     assert!(second.starts_with("2@"), "{second}");
     // The phone can no longer use the code that left the screen.
-    assert_eq!(setup.server.scan(&first, PHONE, "Lucio").await, StatusCode::CONFLICT);
+    assert_eq!(scan(&setup.server, &first).await, StatusCode::CONFLICT);
 
     browser.status_contains("expired").await;
     assert!(browser.qr_on_screen().await.is_none(), "no stale code stays on screen");
     click_action(&setup.browser, "Try again").await;
     let fresh = browser.next_qr(&[&first, &second]).await;
     assert!(fresh.starts_with("2@"), "{fresh}");
-    assert_eq!(setup.server.scan(&fresh, PHONE, "Lucio").await, StatusCode::ACCEPTED);
+    assert_eq!(scan(&setup.server, &fresh).await, StatusCode::ACCEPTED);
     browser.status_contains("Connected").await;
     setup.finish().await;
 }
@@ -159,7 +164,7 @@ async fn after_a_network_drop_the_widget_resumes_its_session(build: Build) {
     // The widget kept its session: same code on screen, no "Try again".
     assert_eq!(browser.qr_on_screen().await.as_deref(), Some(qr.as_str()));
     assert_eq!(browser.text(".kbai-action").await, "");
-    assert_eq!(setup.server.scan(&qr, PHONE, "Lucio").await, StatusCode::ACCEPTED);
+    assert_eq!(scan(&setup.server, &qr).await, StatusCode::ACCEPTED);
     browser.status_contains(&format!("Connected: {PHONE} (Lucio)")).await;
     setup.finish().await;
 }
@@ -180,7 +185,7 @@ async fn after_a_server_restart_the_widget_reports_the_session_lost(build: Build
 
     click_action(&browser, "Try again").await;
     let fresh = browser.next_qr(&[&old]).await;
-    assert_eq!(server.scan(&fresh, PHONE, "Lucio").await, StatusCode::ACCEPTED);
+    assert_eq!(scan(&server, &fresh).await, StatusCode::ACCEPTED);
     browser.status_contains("Connected").await;
     browser.close().await;
     server.stop().await;

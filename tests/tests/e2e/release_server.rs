@@ -5,12 +5,11 @@
 //! `scripts/check-release.sh`) and names it in `KEEBAI_E2E_RELEASE_SERVER`.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use keebai_fake_whatsapp::{Config, FakeWhatsapp, WireEvent};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use keebai_protocol::{FailedEvent, FailureCode, Scope, StreamEvent};
+use keebai_test_support::{Api, ServerBinary, ServerProcess};
 
 fn release_server() -> PathBuf {
     let path =
@@ -24,70 +23,41 @@ fn release_server() -> PathBuf {
     path
 }
 
-/// The release server with the whatsapp linker on a free port, and a token of its account.
+/// The release server with the whatsapp linker on port 0, and a token of its account.
 struct Release {
-    _child: Child,
-    base: String,
-    token: String,
+    _server: ServerProcess,
+    api: Api,
     started: Instant,
 }
 
 impl Release {
     async fn start(data_dir: &Path, env: &[(&str, &str)]) -> Self {
-        let binary = release_server();
-        let token = std::process::Command::new(&binary)
-            .env("KEEBAI_DATA_DIR", data_dir)
-            .args(["token", "create", "--account", "acme", "--scope", "channels:connect"])
-            .output()
-            .unwrap();
-        assert!(token.status.success(), "{}", String::from_utf8_lossy(&token.stderr));
-        let mut child = Command::new(&binary)
-            .env("KEEBAI_DATA_DIR", data_dir)
-            .env("KEEBAI_LISTEN", "127.0.0.1:0")
-            .env("KEEBAI_LINKER", "whatsapp")
-            .env("KEEBAI_WHATSAPP_CONNECT_TIMEOUT_SECS", "2")
-            .env("RUST_LOG", "info")
-            .envs(env.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let address = loop {
-            let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
-                .await
-                .expect("the server starts")
-                .unwrap()
-                .expect("the server listens before it exits");
-            if let Some(rest) = line.split("address=").nth(1) {
-                break rest.split_whitespace().next().unwrap().to_owned();
-            }
-        };
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        let token = String::from_utf8(token.stdout).unwrap().trim().to_owned();
-        Self { _child: child, base: format!("http://{address}"), token, started: Instant::now() }
+        let binary = ServerBinary::new(release_server());
+        let token = binary.create_token(data_dir, "acme", &[Scope::ChannelsConnect]).await;
+        let mut serve = binary
+            .serve(data_dir)
+            .linker("whatsapp")
+            .env("KEEBAI_WHATSAPP_CONNECT_TIMEOUT_SECS", "2");
+        for (key, value) in env {
+            serve = serve.env(key, *value);
+        }
+        let server = serve.spawn().await;
+        let api = server.api(&token);
+        Self { _server: server, api, started: Instant::now() }
     }
 
     /// Starts a session and reads its whole stream (the server closes it after `failed`).
-    async fn session_stream(&self) -> String {
-        let client = reqwest::Client::new();
-        let session: serde_json::Value = client
-            .post(format!("{}/v1/channels/whatsapp/connect", self.base))
-            .bearer_auth(&self.token)
-            .json(&serde_json::json!({"mode": "qr"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let url = format!("{}{}", self.base, session["stream_url"].as_str().unwrap());
-        let stream = client.get(url).bearer_auth(&self.token).send().await.unwrap();
-        tokio::time::timeout(Duration::from_secs(15), stream.text())
-            .await
-            .expect("the stream ends")
-            .unwrap()
+    async fn session_stream(&self) -> Vec<StreamEvent> {
+        let session = self.api.connect_ok().await;
+        self.api.stream(&session).await.rest().await
+    }
+}
+
+/// The `failed` event that ends `stream`.
+fn failure(stream: &[StreamEvent]) -> &FailedEvent {
+    match stream.last() {
+        Some(StreamEvent::Failed(failed)) => failed,
+        other => panic!("the stream ends with failed: {other:?} in {stream:?}"),
     }
 }
 
@@ -108,11 +78,10 @@ async fn the_release_server_pointed_at_the_fake_whatsapp_never_shows_a_code() {
     let stream = server.session_stream().await;
 
     assert!(
-        !stream.contains("event: qr"),
-        "no code from a server WhatsApp did not sign:\n{stream}"
+        !stream.iter().any(|event| matches!(event, StreamEvent::Qr(_))),
+        "no code from a server WhatsApp did not sign: {stream:?}"
     );
-    assert!(stream.contains("event: failed"), "{stream}");
-    assert!(stream.contains("\"code\":\"whatsapp_unreachable\""), "{stream}");
+    assert_eq!(failure(&stream).code, FailureCode::WhatsappUnreachable, "{stream:?}");
     let events = fake.events();
     assert!(
         events.iter().any(|e| matches!(e, WireEvent::HandshakeFailed { .. })),
@@ -131,8 +100,9 @@ async fn the_release_server_on_this_machine_ends_whatsapp_unreachable_and_keeps_
     let server = Release::start(dir.path(), &[]).await;
     let stream = server.session_stream().await;
     let after = server.started.elapsed();
-    assert!(stream.contains("\"code\":\"whatsapp_unreachable\""), "{stream}");
-    assert!(stream.contains("2 s"), "the reason says how long it waited: {stream}");
+    let failed = failure(&stream);
+    assert_eq!(failed.code, FailureCode::WhatsappUnreachable, "{stream:?}");
+    assert!(failed.reason.contains("2 s"), "the reason says how long it waited: {stream:?}");
     assert!(after >= Duration::from_secs(2), "{after:?}");
     let devices = dir.path().join("devices");
     keebai_e2e::wait_for("the pending device file deleted", || async {
