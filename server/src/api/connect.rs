@@ -14,7 +14,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::json::ApiJson;
-use super::responses::AuthErrors;
+use super::responses::{AuthErrors, BodyErrors};
 use super::{ApiError, AppState, Authenticated};
 use crate::domain::{ChannelName, SessionId};
 
@@ -76,9 +76,7 @@ fn parse_connect(body: Value) -> Result<ChannelName, ApiError> {
     request_body = ConnectRequest,
     responses(
         (status = 201, description = "The session: watch `stream_url` for its codes", body = ConnectResponse),
-        (status = 400, description = "A bad body (`INVALID_JSON`, `INVALID_REQUEST`, … see the code)", body = ErrorBody),
-        (status = 413, description = "The body is over 64 KiB (`PAYLOAD_TOO_LARGE`)", body = ErrorBody),
-        (status = 415, description = "The body is not sent as JSON (`UNSUPPORTED_MEDIA_TYPE`)", body = ErrorBody),
+        BodyErrors,
         (status = 401, description = "No valid token (`UNAUTHENTICATED`)", body = ErrorBody),
         (status = 403, description = "The token lacks the scope (`INSUFFICIENT_SCOPE`)", body = ErrorBody),
         (status = 429, description = "Too many live sessions for this account (`TOO_MANY_SESSIONS`) or too many failed authentications (`TOO_MANY_AUTH_FAILURES`)", body = ErrorBody),

@@ -9,7 +9,7 @@ use utoipa_axum::routes;
 
 use super::json::ApiJson;
 use super::params::channel_id;
-use super::responses::{AuthErrors, TemplateOrBulkErrors};
+use super::responses::{AuthErrors, BodyErrors, TemplateOrBulkErrors};
 use super::{ApiError, AppState, Authenticated};
 use crate::domain::{AccountId, MessageText, PhoneNumber};
 
@@ -28,9 +28,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     request_body = SendTextRequest,
     responses(
         (status = 202, description = "Handed to WhatsApp", body = SendTextResponse),
-        (status = 400, description = "A bad body (`INVALID_JSON`, `INVALID_REQUEST`, … see the code)", body = ErrorBody),
-        (status = 413, description = "The body is over 64 KiB (`PAYLOAD_TOO_LARGE`)", body = ErrorBody),
-        (status = 415, description = "The body is not sent as JSON (`UNSUPPORTED_MEDIA_TYPE`)", body = ErrorBody),
+        BodyErrors,
         AuthErrors,
         (status = 404, description = "No such channel for this account (`CHANNEL_NOT_FOUND`)", body = ErrorBody),
         (status = 409, description = "The channel was unlinked on the phone (`CHANNEL_DISCONNECTED`)", body = ErrorBody),

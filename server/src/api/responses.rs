@@ -20,6 +20,25 @@ pub enum AuthErrors {
     TooManyAuthFailures(ErrorBody),
 }
 
+/// What every route that reads a JSON body answers to a bad one. Never built: it only
+/// describes responses.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub enum BodyErrors {
+    #[response(
+        status = 400,
+        description = "A bad body (`INVALID_JSON`, `INVALID_REQUEST`, … see the code)"
+    )]
+    BadRequest(ErrorBody),
+    #[response(status = 413, description = "The body is over 64 KiB (`PAYLOAD_TOO_LARGE`)")]
+    PayloadTooLarge(ErrorBody),
+    #[response(
+        status = 415,
+        description = "The body is not sent as JSON (`UNSUPPORTED_MEDIA_TYPE`)"
+    )]
+    UnsupportedMediaType(ErrorBody),
+}
+
 /// What `/v1/messages/template` and `/v1/messages/bulk` answer besides [`AuthErrors`]. Never
 /// built: it only describes responses.
 #[derive(utoipa::IntoResponses)]
