@@ -7,6 +7,13 @@
 #   scripts/fuzz-api.sh              a reproducible run (fixed seed)
 #   KEEBAI_FUZZ_SEED=random scripts/fuzz-api.sh     explore with a fresh seed
 #   KEEBAI_FUZZ_EXAMPLES=1000 scripts/fuzz-api.sh   more cases per operation (default 200)
+#   KEEBAI_FUZZ_SERVER=PATH scripts/fuzz-api.sh     fuzz a keebai-server binary built already
+#
+# Without KEEBAI_FUZZ_SERVER it builds the server (debug) itself. scripts/test.sh names the debug
+# binary its `cargo test --workspace` built instead, so that no second build with another feature
+# set is needed: that binary carries the dev-dependency feature `danger-skip-cert-chain-verify`,
+# which only matters to the whatsapp linker (such a build refuses to dial WhatsApp), never to
+# the simulated linker fuzzed here. The shipped builds are checked by scripts/check-release.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,8 +38,14 @@ if [[ "$("$venv/bin/st" --version 2>/dev/null || true)" != *"$schemathesis_versi
 fi
 
 # 2. The server (debug build), simulated linker, a temp data dir, a free port.
-cargo build --locked --quiet -p keebai-server --bin keebai-server
-server="${CARGO_TARGET_DIR:-target}/debug/keebai-server"
+if [[ -n "${KEEBAI_FUZZ_SERVER:-}" ]]; then
+    server="$KEEBAI_FUZZ_SERVER"
+    [[ -x "$server" ]] || { echo "error: KEEBAI_FUZZ_SERVER=$server is not an executable" >&2; exit 1; }
+else
+    cargo build --locked --quiet -p keebai-server --bin keebai-server
+    server="${CARGO_TARGET_DIR:-target}/debug/keebai-server"
+fi
+say "fuzzing $server"
 data="$(mktemp -d)"
 port="$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 export KEEBAI_DATA_DIR="$data" KEEBAI_LINKER=simulated KEEBAI_LISTEN="127.0.0.1:$port" \

@@ -3,35 +3,97 @@
 # unit, integration, process (incl. the real linker against the fake WhatsApp server), terminal
 # and browser tests, schema fuzzing of /v1, and the end-to-end tests of the dashboard (debug and
 # release builds) and of the release server binary.
+#
+# One build serves every step it can: the whole workspace is tested by a single `cargo test
+# --workspace` (the end-to-end crate included), so cargo resolves one feature set for the native
+# test build, the same one `cargo clippy --workspace --all-targets` resolves; the schema fuzzer
+# runs the `keebai-server` binary that build made. Only the release builds (scripts/check-release.sh,
+# which must resolve features exactly as they ship) and the wasm builds differ. Each phase prints
+# its time (`==> [1m05s] name`) and a summary table ends the run, on failure too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
-# The web toolchain: wasm32, Trunk, wasm-bindgen(-test-runner), wasm-opt, chromium + chromedriver.
-eval "$(bash scripts/setup-web.sh)"
+target="${CARGO_TARGET_DIR:-target}"
 
-echo "==> cargo fmt --check" >&2
+# --- phase timing ----------------------------------------------------------------------------
+phase_names=()
+phase_secs=()
+phase_now=""
+phase_start=0
+run_start=$SECONDS
+fmt_secs() { printf '%dm%02ds' $(($1 / 60)) $(($1 % 60)); }
+# phase NAME: ends the running phase (printing its time) and starts NAME.
+phase() {
+    end_phase
+    phase_now="$1"
+    phase_start=$SECONDS
+    printf '==> %s\n' "$phase_now" >&2
+}
+end_phase() {
+    [[ -n "$phase_now" ]] || return 0
+    local secs=$((SECONDS - phase_start))
+    phase_names+=("$phase_now")
+    phase_secs+=("$secs")
+    printf '==> [%s] %s\n' "$(fmt_secs "$secs")" "$phase_now" >&2
+    phase_now=""
+}
+summary() {
+    local status=$? i failed=""
+    if [[ -n "$phase_now" ]]; then
+        failed="$phase_now"
+        end_phase
+    fi
+    {
+        printf '\n==> phase times\n'
+        for i in "${!phase_names[@]}"; do
+            printf '  %8s  %s\n' "$(fmt_secs "${phase_secs[$i]}")" "${phase_names[$i]}"
+        done
+        printf '  %8s  total\n' "$(fmt_secs $((SECONDS - run_start)))"
+        if [[ $status -ne 0 ]]; then
+            printf '==> FAILED (exit %d)%s\n' "$status" "${failed:+ in: $failed}"
+        fi
+    } >&2
+}
+trap summary EXIT
+
+# --- tools -----------------------------------------------------------------------------------
+phase "setup: Rust components, crates"
+bash scripts/setup.sh
+phase "setup: web toolchain (wasm32, Trunk, wasm-bindgen, wasm-opt, chromium)"
+# Assigned first, so that a failing setup stops the run (`eval "$(...)"` would hide it).
+web_env="$(bash scripts/setup-web.sh)"
+eval "$web_env"
+
+# --- static checks ---------------------------------------------------------------------------
+phase "cargo fmt --check"
 cargo fmt --all -- --check
-echo "==> cargo clippy (all targets, warnings are errors)" >&2
+phase "cargo clippy (all targets, warnings are errors)"
 cargo clippy --locked --workspace --all-targets -- -D warnings
-echo "==> the protocol and the widget build for wasm32 (clippy, warnings are errors)" >&2
-cargo clippy --locked -p keebai-protocol -p keebai-widget --target wasm32-unknown-unknown -- -D warnings
-echo "==> release builds trust only WhatsApp's certificates" >&2
+phase "clippy for wasm32: the protocol and the widget, its browser tests too (warnings are errors)"
+cargo clippy --locked -p keebai-protocol -p keebai-widget --target wasm32-unknown-unknown \
+    --all-targets -- -D warnings
+
+# --- builds the tests need -------------------------------------------------------------------
+phase "release builds trust only WhatsApp's certificates (scripts/check-release.sh)"
 bash scripts/check-release.sh
-echo "==> cargo test" >&2
-cargo test --locked --workspace --exclude keebai-e2e
-echo "==> schema fuzzing of /v1 (schemathesis)" >&2
-bash scripts/fuzz-api.sh
-echo "==> widget tests in headless Chromium" >&2
+phase "the dashboard built by Trunk, debug"
+e2e_dist="$target/e2e"
+trunk build --offline --dist "$e2e_dist/dist-debug"
+phase "the dashboard built by Trunk, release (wasm-opt)"
+trunk build --offline --release --dist "$e2e_dist/dist-release"
+
+# --- tests -----------------------------------------------------------------------------------
+phase "cargo test --workspace (unit, integration, process, terminal; end to end in Chromium)"
+# The end-to-end tests (crate keebai-e2e) read the two dashboards and the release server from
+# these variables, and fail with a message naming them when one is unset.
+KEEBAI_E2E_DIST_DEBUG="$(realpath "$e2e_dist/dist-debug")" \
+KEEBAI_E2E_DIST_RELEASE="$(realpath "$e2e_dist/dist-release")" \
+KEEBAI_E2E_RELEASE_SERVER="$(realpath "$target/release/keebai-server")" \
+CHROMEDRIVER=/usr/bin/chromedriver \
+    cargo test --locked --workspace
+phase "schema fuzzing of /v1 (schemathesis), on the server cargo test built"
+KEEBAI_FUZZ_SERVER="$(realpath "$target/debug/keebai-server")" bash scripts/fuzz-api.sh
+phase "widget tests in headless Chromium"
 CHROMEDRIVER=/usr/bin/chromedriver \
 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
     cargo test --locked -p keebai-widget --target wasm32-unknown-unknown --test browser
-echo "==> the dashboard built by Trunk, debug and release (wasm-opt)" >&2
-e2e_dist="${CARGO_TARGET_DIR:-target}/e2e"
-trunk build --offline --dist "$e2e_dist/dist-debug"
-trunk build --offline --release --dist "$e2e_dist/dist-release"
-echo "==> end to end: the dashboard in headless Chromium against the real server" >&2
-KEEBAI_E2E_DIST_DEBUG="$(realpath "$e2e_dist/dist-debug")" \
-KEEBAI_E2E_DIST_RELEASE="$(realpath "$e2e_dist/dist-release")" \
-KEEBAI_E2E_RELEASE_SERVER="$(realpath "${CARGO_TARGET_DIR:-target}/release/keebai-server")" \
-CHROMEDRIVER=/usr/bin/chromedriver \
-    cargo test --locked -p keebai-e2e
+end_phase
