@@ -84,12 +84,11 @@ pub fn routes(state: AppState, sim: Option<SimulatedLinker>) -> Router {
     let mut router = Router::new()
         .merge(health::router())
         .merge(v1.layer(Extension(openapi::Document(document.into()))))
-        .method_not_allowed_fallback(error::method_not_allowed)
         .with_state(state.clone());
     if let Some(sim) = sim {
         router = router.merge(sim::router(sim, state.channels));
     }
-    router
+    router.method_not_allowed_fallback(error::method_not_allowed)
 }
 
 /// The layers every route shares: body limit, panics caught into a bare 500, request traces.

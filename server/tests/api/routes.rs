@@ -25,8 +25,10 @@ async fn unknown_routes_answer_404_in_the_error_shape() {
 #[tokio::test]
 async fn a_wrong_method_answers_405_in_the_error_shape() {
     let app = spawn_app().await;
-    let response = app.client.put(app.url("/v1/whatsapp/numbers")).send().await.unwrap();
-    assert_error(response, StatusCode::METHOD_NOT_ALLOWED, ErrorCode::MethodNotAllowed).await;
+    for path in ["/v1/whatsapp/numbers", "/healthz", "/sim/scan"] {
+        let response = app.client.put(app.url(path)).send().await.unwrap();
+        assert_error(response, StatusCode::METHOD_NOT_ALLOWED, ErrorCode::MethodNotAllowed).await;
+    }
 }
 
 #[tokio::test]
