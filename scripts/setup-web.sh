@@ -54,11 +54,45 @@ if ! rustup target list --installed | grep -qx 'wasm32-unknown-unknown'; then
     rustup target add wasm32-unknown-unknown
 fi
 
+# Chromium comes from apt, which mostly waits on the network: it runs in the background while
+# cargo compiles the tools below, and step 5 waits for it.
+apt_pid=""
+apt_log="$(mktemp -t keebai-apt.XXXXXX)"
+trap 'rm -f "$apt_log"' EXIT
+if [[ ! -x /usr/bin/chromium || ! -x /usr/bin/chromedriver ]]; then
+    sudo=""
+    [[ "$(id -u)" == 0 ]] || sudo="sudo"
+    say "apt-get install chromium chromium-driver (in the background)"
+    (
+        $sudo apt-get update \
+            && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends \
+                chromium chromium-driver
+    ) >"$apt_log" 2>&1 &
+    apt_pid=$!
+fi
+
+# The tools are built for speed of building, not of running: their own release profiles ask for
+# LTO and full optimisation, which on 2 cores costs several minutes each and buys nothing that a
+# test run notices (trunk orchestrates; wasm-bindgen gets opt-level 1 since it rewrites the wasm).
+# Both share one build dir, so their common crates compile once; it is removed afterwards.
+tools_build="$KEEBAI_TOOLS/cargo-build"
+tool_install() {
+    local opt_level="$1"
+    shift
+    env CARGO_TARGET_DIR="$tools_build" \
+        CARGO_PROFILE_RELEASE_OPT_LEVEL="$opt_level" \
+        CARGO_PROFILE_RELEASE_LTO=false \
+        CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
+        CARGO_PROFILE_RELEASE_DEBUG=false \
+        CARGO_PROFILE_RELEASE_INCREMENTAL=false \
+        cargo install "$@" >&2
+}
+
 # 2. trunk (0.22 needs a newer rustc)
 trunk_version="0.21.14"
 if [[ "$(trunk --version 2>/dev/null || true)" != "trunk $trunk_version" ]]; then
     say "cargo install trunk --version $trunk_version --locked"
-    cargo install trunk --version "$trunk_version" --locked >&2
+    tool_install 0 trunk --version "$trunk_version" --locked
 fi
 
 # 3. wasm-bindgen-cli, exactly the wasm-bindgen version in Cargo.lock. Not --locked: its own
@@ -67,8 +101,9 @@ wb_version="$(awk -F'"' '$0 == "name = \"wasm-bindgen\"" { getline; print $2; ex
 [[ -n "$wb_version" ]] || die "no wasm-bindgen package in $root/Cargo.lock"
 if [[ "$(wasm-bindgen --version 2>/dev/null || true)" != "wasm-bindgen $wb_version" ]]; then
     say "cargo install wasm-bindgen-cli --version $wb_version"
-    cargo install wasm-bindgen-cli --version "$wb_version" --force >&2
+    tool_install 1 wasm-bindgen-cli --version "$wb_version" --force
 fi
+rm -rf "$tools_build"
 
 # 4. wasm-opt from npm binaryen (Debian's binaryen 108 produces broken bundles)
 binaryen_version="132.0.0"
@@ -86,14 +121,13 @@ wasm_opt_out="$(wasm-opt --version)"
 [[ "$wasm_opt_out" =~ version\ ${binaryen_version%%.*}([^0-9]|$) ]] \
     || die "wasm-opt --version printed '$wasm_opt_out', expected version ${binaryen_version%%.*}"
 
-# 5. chromium + chromedriver from Debian
-if [[ ! -x /usr/bin/chromium || ! -x /usr/bin/chromedriver ]]; then
-    sudo=""
-    [[ "$(id -u)" == 0 ]] || sudo="sudo"
-    say "apt-get update"
-    $sudo apt-get update >&2
-    say "apt-get install chromium chromium-driver"
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends chromium chromium-driver >&2
+# 5. chromium + chromedriver from Debian (started in the background above)
+if [[ -n "$apt_pid" ]]; then
+    if ! wait "$apt_pid"; then
+        cat "$apt_log" >&2
+        die "apt-get install chromium chromium-driver failed (its output is above)"
+    fi
+    say "apt-get install chromium chromium-driver: done"
 fi
 # (2>/dev/null: Debian's launcher prints a harmless /etc/chromium.d/dev-shm warning.)
 chromium_major="$(/usr/bin/chromium --version 2>/dev/null | grep -oE '[0-9]+\.[0-9.]+' | head -n1 | cut -d. -f1)"
