@@ -38,6 +38,9 @@ end_phase() {
 }
 summary() {
     local status=$? i failed=""
+    if [[ -n "${KEEBAI_TEST_POSTGRES_DIR:-}" ]]; then
+        bash scripts/postgres.sh stop "$KEEBAI_TEST_POSTGRES_DIR" 2>/dev/null || true
+    fi
     if [[ -n "$phase_now" ]]; then
         failed="$phase_now"
         end_phase
@@ -89,6 +92,10 @@ phase "the dashboard built by Trunk, release (wasm-opt)"
 trunk build --offline --release --dist "$e2e_dist/dist-release"
 
 # --- tests -----------------------------------------------------------------------------------
+phase "a throwaway Postgres for the tests of the Postgres backend (scripts/postgres.sh)"
+# Installs Debian's postgresql when missing; stopped and deleted when this script exits.
+pg_env="$(bash scripts/postgres.sh start)"
+eval "$pg_env"
 phase "cargo test --workspace (unit, integration, process, terminal; end to end in Chromium)"
 # The end-to-end tests (crate keebai-e2e) read the two dashboards and the release server from
 # these variables, and fail with a message naming them when one is unset.

@@ -126,6 +126,12 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub max_sessions_per_account: u64,
 
+    /// The database: none for SQLite in the data directory (the default, one server), or a
+    /// `postgres://user:password@host:port/database` URL. Never logged, never echoed in an
+    /// error (it is checked when the store opens, not by the argument parser, which would).
+    #[arg(long, env = "KEEBAI_DATABASE_URL", global = true, hide_env_values = true)]
+    pub database_url: Option<secrecy::SecretString>,
+
     /// Failed authentications one client address may make per minute; over it, its requests
     /// that need a token get 429 TOO_MANY_AUTH_FAILURES with Retry-After.
     #[arg(long, env = "KEEBAI_AUTH_FAILURES_PER_MINUTE", default_value_t = 30,
@@ -233,6 +239,20 @@ mod tests {
         assert!(args.host_api_url.is_none() && args.host_pat.is_none());
         assert_eq!(args.dist_dir, PathBuf::from("dist"));
         assert_eq!((args.max_sessions_per_account, args.auth_failures_per_minute), (1000, 30));
+        assert!(args.database_url.is_none(), "SQLite in the data directory");
+    }
+
+    #[test]
+    fn the_database_url_is_a_secret_for_every_subcommand() {
+        use secrecy::ExposeSecret;
+        let url = "postgres://keebai:s3cret@db:5432/keebai";
+        let cli = Cli::try_parse_from(["keebai-server", "--database-url", url]).unwrap();
+        assert_eq!(cli.serve.database_url.as_ref().map(|u| u.expose_secret()), Some(url));
+        assert!(!format!("{cli:?}").contains("s3cret"), "Debug redacts it");
+        // Global: token commands use the same database.
+        let cli =
+            Cli::try_parse_from(["keebai-server", "token", "list", "--database-url", url]).unwrap();
+        assert!(cli.serve.database_url.is_some());
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! keebai QR connect server: the v1 pairing API over SQLite, the pairing engine and its linkers.
+//! keebai QR connect server: the v1 pairing API over SQLite or Postgres, the pairing engine and
+//! its linkers.
 //!
 //! Layers, outermost first (each only calls the ones below it):
 //! - [`host`]: the widget host ("your backend"): `/widget/*` with a server-held token, pages.
@@ -7,7 +8,7 @@
 //!   both [`pairing::Linker`] (attempts) and [`channels::LiveChannels`] (channels at run time).
 //! - [`pairing`]: pairing sessions, their event streams and the tasks that run them.
 //! - [`channels`]: the only owner of channel rows and status; sending on a channel.
-//! - [`store`]: SQLite through sqlx (the pool, migrations, tokens, messages).
+//! - [`store`]: SQLite or Postgres through sqlx (pools, migrations, tokens, messages, locks).
 //! - [`domain`]: values parsed at the boundary (ids, phone numbers, names, scopes, times).
 //!
 //! A pairing: `api` asks [`pairing::PairingEngine`] for a session; its driver runs linker

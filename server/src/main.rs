@@ -57,7 +57,8 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Token(command) => {
-            let store = Store::open(&cli.data_dir).await?;
+            let store =
+                Store::open_configured(&cli.data_dir, cli.serve.database_url.as_ref()).await?;
             let result = token(&store, command).await;
             store.close().await;
             result

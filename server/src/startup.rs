@@ -31,7 +31,7 @@ use crate::host::{self, ApiClient, HostState, load_or_mint_pat};
 use crate::linker::whatsapp::LiveDevices;
 use crate::linker::{SimulatedLinker, WhatsappLinker};
 use crate::pairing::{Linker, PairingEngine};
-use crate::store::Store;
+use crate::store::{DataDirLock, DatabaseLock, Store};
 
 /// Why a test build refuses to dial WhatsApp (see `linker::whatsapp::guard`).
 pub const UNSAFE_BUILD: &str = "this keebai-server build accepts WhatsApp servers whose \
@@ -56,12 +56,20 @@ pub struct App {
     /// The same, when the whatsapp linker runs (for tests that look at its clients).
     whatsapp: Option<LiveDevices>,
     shutdown: CancellationToken,
+    /// This process's hold on the data directory, and on Postgres on the database, released
+    /// after the store is closed.
+    data_dir_lock: DataDirLock,
+    database_lock: Option<DatabaseLock>,
 }
 
 impl App {
-    /// Opens the store, sets up the linker and the engine, and binds the listener.
+    /// Takes the data directory (refused while another server serves it), opens the store, sets
+    /// up the linker and the engine, and binds the listener.
     pub async fn build(data_dir: PathBuf, args: ServeArgs) -> anyhow::Result<Self> {
-        let store = Store::open(&data_dir).await?;
+        let data_dir_lock = DataDirLock::acquire(&data_dir)?;
+        let store = Store::open_configured(&data_dir, args.database_url.as_ref()).await?;
+        let database_lock = store.lock_for_serving().await?;
+        tracing::info!(store = ?store.backend(), "store open");
         let book = ChannelBook::new(store.clone());
         let (linker, live, sim, whatsapp): (Arc<dyn Linker>, Arc<dyn LiveChannels>, _, _) =
             match args.linker {
@@ -120,7 +128,7 @@ impl App {
                 .fallback_service(host::pages(&args.dist_dir, host::not_found_service())),
         );
         let shutdown = CancellationToken::new();
-        Ok(Self { router, listener, state, live, whatsapp, shutdown })
+        Ok(Self { router, listener, state, live, whatsapp, shutdown, data_dir_lock, database_lock })
     }
 
     pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
@@ -146,7 +154,8 @@ impl App {
     /// dropped. Then pairing stops (every attempt releases its device or hands it over), then
     /// the live channels, each bounded by the same grace; the store is closed last.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let Self { listener, router, state, live, shutdown, .. } = self;
+        let Self { listener, router, state, live, shutdown, data_dir_lock, database_lock, .. } =
+            self;
         let connections = GracefulShutdown::new();
         loop {
             let (stream, peer) = tokio::select! {
@@ -195,6 +204,10 @@ impl App {
             tracing::warn!("linked devices still open after the shutdown grace");
         }
         state.store.close().await;
+        if let Some(lock) = database_lock {
+            lock.release().await;
+        }
+        drop(data_dir_lock);
         tracing::info!("stopped");
         Ok(())
     }

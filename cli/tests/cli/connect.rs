@@ -176,7 +176,7 @@ async fn a_session_lost_in_a_server_restart_is_reported_as_lost() {
     out.next().await.unwrap();
     out.next().await.unwrap();
 
-    let restarted = server.successor().await;
+    let restarted = server.crash_and_restart().await;
     proxy.retarget(restarted.address);
     proxy.cut();
 

@@ -1,14 +1,12 @@
 //! [`ChannelBook`]: the one writer of channel rows and their status.
 
 use keebai_protocol::ChannelStatus;
-use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::channel::{Channel, LinkerKind, Unlinked};
 use crate::domain::{self, AccountId, ChannelId, ChannelName, PhoneNumber};
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, on_pool};
 
 /// The channels table. Every change of a channel row goes through here: linking (new or
 /// again), unlinking (for any [`Unlinked`] cause), and nothing else. Cheap to clone.
@@ -37,21 +35,20 @@ macro_rules! columns {
     };
 }
 
-fn channel(row: SqliteRow) -> Result<Channel, sqlx::Error> {
+/// A row of [`columns!`], in that order.
+type ChannelRow = (String, i64, String, String, String, String, String, String);
+
+fn channel(row: ChannelRow) -> Result<Channel, sqlx::Error> {
     fn bad(what: &str, value: &str) -> sqlx::Error {
         sqlx::Error::Decode(format!("a stored channel has a bad {what}: `{value}`").into())
     }
-    let id: String = row.try_get("id")?;
-    let phone: String = row.try_get("phone_number")?;
-    let linker: String = row.try_get("linker")?;
-    let status: String = row.try_get("status")?;
-    let created_at: String = row.try_get("created_at")?;
+    let (id, account, name, phone, push_name, linker, status, created_at) = row;
     Ok(Channel {
         id: ChannelId::parse(&id).map_err(|_| bad("id", &id))?,
-        account: AccountId(row.try_get("account_id")?),
-        name: row.try_get("name")?,
+        account: AccountId(account),
+        name,
         phone_number: PhoneNumber::parse(&phone).map_err(|_| bad("phone number", &phone))?,
-        push_name: row.try_get("push_name")?,
+        push_name,
         linker: LinkerKind::parse(&linker).ok_or_else(|| bad("linker", &linker))?,
         status: match status.as_str() {
             "connected" => ChannelStatus::Connected,
@@ -76,37 +73,43 @@ impl ChannelBook {
         // step, but commits (in autocommit mode) only when the statement ends, and an error there
         // (an unwritable or full disk) is not reported to `fetch_one`, which stops after the row.
         // That reported a channel `connected` that was never stored; `commit` reports it.
-        let mut tx = self.store.pool().begin().await?;
-        let row = sqlx::query(concat!("INSERT INTO channels (id, account_id, name, phone_number, push_name, linker, status, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, 'connected', ?, ?)
-             ON CONFLICT (account_id, phone_number) DO UPDATE SET
-                 name = excluded.name, push_name = excluded.push_name, linker = excluded.linker,
-                 status = 'connected', updated_at = excluded.updated_at
-             RETURNING ", columns!(), ""))
-        .bind(new.proposed.as_str())
-        .bind(new.account.0)
-        .bind(new.name.as_str())
-        .bind(new.phone.as_str())
-        .bind(new.push_name)
-        .bind(new.linker.as_str())
-        .bind(&now)
-        .bind(&now)
-        .fetch_one(&mut *tx)
-        .await?;
-        tx.commit().await?;
+        let row: ChannelRow = on_pool!(self.store, |pool| {
+            let mut tx = pool.begin().await?;
+            let row = sqlx::query_as(concat!("INSERT INTO channels (id, account_id, name, phone_number, push_name, linker, status, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, 'connected', $7, $7)
+                 ON CONFLICT (account_id, phone_number) DO UPDATE SET
+                     name = excluded.name, push_name = excluded.push_name, linker = excluded.linker,
+                     status = 'connected', updated_at = excluded.updated_at
+                 RETURNING ", columns!(), ""))
+            .bind(new.proposed.as_str())
+            .bind(new.account.0)
+            .bind(new.name.as_str())
+            .bind(new.phone.as_str())
+            .bind(new.push_name)
+            .bind(new.linker.as_str())
+            .bind(&now)
+            .fetch_one(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            row
+        });
         Ok(channel(row)?)
     }
 
     /// The channel shows `disconnected` from now on, whatever its account (the phone side knows
     /// only the channel). `false` when no channel has that id.
     pub async fn unlink(&self, id: &ChannelId, why: Unlinked) -> Result<bool, StoreError> {
-        let done =
-            sqlx::query("UPDATE channels SET status = 'disconnected', updated_at = ? WHERE id = ?")
-                .bind(domain::now())
-                .bind(id.as_str())
-                .execute(self.store.pool())
-                .await?;
-        let found = done.rows_affected() == 1;
+        let found = on_pool!(self.store, |pool| {
+            sqlx::query(
+                "UPDATE channels SET status = 'disconnected', updated_at = $1 WHERE id = $2",
+            )
+            .bind(domain::now())
+            .bind(id.as_str())
+            .execute(pool)
+            .await?
+            .rows_affected()
+                == 1
+        });
         if found {
             tracing::info!(channel = %id, why = %why, "channel disconnected");
         }
@@ -115,14 +118,16 @@ impl ChannelBook {
 
     /// The account's channels, oldest first.
     pub async fn list(&self, account: AccountId) -> Result<Vec<Channel>, StoreError> {
-        let rows = sqlx::query(concat!(
-            "SELECT ",
-            columns!(),
-            " FROM channels WHERE account_id = ? ORDER BY created_at, id"
-        ))
-        .bind(account.0)
-        .fetch_all(self.store.pool())
-        .await?;
+        let rows: Vec<ChannelRow> = on_pool!(self.store, |pool| {
+            sqlx::query_as(concat!(
+                "SELECT ",
+                columns!(),
+                " FROM channels WHERE account_id = $1 ORDER BY created_at, id"
+            ))
+            .bind(account.0)
+            .fetch_all(pool)
+            .await?
+        });
         Ok(rows.into_iter().map(channel).collect::<Result<_, _>>()?)
     }
 
@@ -132,24 +137,28 @@ impl ChannelBook {
         account: AccountId,
         id: &ChannelId,
     ) -> Result<Option<Channel>, StoreError> {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            columns!(),
-            " FROM channels WHERE id = ? AND account_id = ?"
-        ))
-        .bind(id.as_str())
-        .bind(account.0)
-        .fetch_optional(self.store.pool())
-        .await?;
+        let row: Option<ChannelRow> = on_pool!(self.store, |pool| {
+            sqlx::query_as(concat!(
+                "SELECT ",
+                columns!(),
+                " FROM channels WHERE id = $1 AND account_id = $2"
+            ))
+            .bind(id.as_str())
+            .bind(account.0)
+            .fetch_optional(pool)
+            .await?
+        });
         Ok(row.map(channel).transpose()?)
     }
 
     /// Every channel id of a linker, connected or not (to tell device files from leftovers).
     pub async fn ids(&self, linker: LinkerKind) -> Result<Vec<ChannelId>, StoreError> {
-        let rows: Vec<(String,)> = sqlx::query_as("SELECT id FROM channels WHERE linker = ?")
-            .bind(linker.as_str())
-            .fetch_all(self.store.pool())
-            .await?;
+        let rows: Vec<(String,)> = on_pool!(self.store, |pool| {
+            sqlx::query_as("SELECT id FROM channels WHERE linker = $1")
+                .bind(linker.as_str())
+                .fetch_all(pool)
+                .await?
+        });
         rows.into_iter()
             .map(|(id,)| {
                 ChannelId::parse(&id).map_err(|e| StoreError::Other(sqlx::Error::Decode(e.into())))
@@ -159,14 +168,16 @@ impl ChannelBook {
 
     /// Every connected channel of a linker, oldest first, for reconnecting at start.
     pub async fn connected(&self, linker: LinkerKind) -> Result<Vec<Channel>, StoreError> {
-        let rows = sqlx::query(concat!(
-            "SELECT ",
-            columns!(),
-            " FROM channels WHERE status = 'connected' AND linker = ? ORDER BY created_at"
-        ))
-        .bind(linker.as_str())
-        .fetch_all(self.store.pool())
-        .await?;
+        let rows: Vec<ChannelRow> = on_pool!(self.store, |pool| {
+            sqlx::query_as(concat!(
+                "SELECT ",
+                columns!(),
+                " FROM channels WHERE status = 'connected' AND linker = $1 ORDER BY created_at"
+            ))
+            .bind(linker.as_str())
+            .fetch_all(pool)
+            .await?
+        });
         Ok(rows.into_iter().map(channel).collect::<Result<_, _>>()?)
     }
 }

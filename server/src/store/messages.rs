@@ -1,4 +1,4 @@
-use super::{Store, StoreError};
+use super::{Store, StoreError, on_pool};
 use crate::domain::{self, ChannelId, MessageId, MessageText, PhoneNumber};
 
 impl Store {
@@ -13,27 +13,32 @@ impl Store {
         to: &PhoneNumber,
         text: &MessageText,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO messages (id, channel_id, recipient, chars, status, created_at)
-             VALUES (?, ?, ?, ?, 'sending', ?)",
-        )
-        .bind(id.as_str())
-        .bind(channel.as_str())
-        .bind(to.as_str())
-        .bind(text.as_str().chars().count() as i64)
-        .bind(domain::now())
-        .execute(&self.pool)
-        .await?;
+        let chars = text.as_str().chars().count() as i64;
+        on_pool!(self, |pool| {
+            sqlx::query(
+                "INSERT INTO messages (id, channel_id, recipient, chars, status, created_at)
+                 VALUES ($1, $2, $3, $4, 'sending', $5)",
+            )
+            .bind(id.as_str())
+            .bind(channel.as_str())
+            .bind(to.as_str())
+            .bind(chars)
+            .bind(domain::now())
+            .execute(pool)
+            .await?;
+        });
         Ok(())
     }
 
     /// The outcome of a recorded message: `sent`, or `failed` when WhatsApp did not take it.
     pub async fn set_message_status(&self, id: &MessageId, sent: bool) -> Result<(), StoreError> {
-        sqlx::query("UPDATE messages SET status = ? WHERE id = ?")
-            .bind(if sent { "sent" } else { "failed" })
-            .bind(id.as_str())
-            .execute(&self.pool)
-            .await?;
+        on_pool!(self, |pool| {
+            sqlx::query("UPDATE messages SET status = $1 WHERE id = $2")
+                .bind(if sent { "sent" } else { "failed" })
+                .bind(id.as_str())
+                .execute(pool)
+                .await?;
+        });
         Ok(())
     }
 }

@@ -1,15 +1,24 @@
-//! The SQLite store (`<data-dir>/keebai.db`, WAL, `synchronous=FULL`), through sqlx with the
-//! migrations of `server/migrations` embedded in the binary.
+//! The store: SQLite (`<data-dir>/keebai.db`, WAL, `synchronous=FULL`, the default) or Postgres
+//! (`--database-url postgres://…`), through sqlx, with each backend's migrations
+//! (`server/migrations/{sqlite,postgres}`) embedded in the binary.
 //!
 //! - `tokens`: accounts and their personal access tokens (hashes only).
 //! - `messages`: what was sent on a channel (metadata, not text).
+//! - `lock`: one serving process per data directory, and (until cluster mode) per database.
 //!
 //! The channels table's SQL lives with its only owner, [`crate::channels::ChannelBook`], which
-//! runs it on this pool.
+//! runs it through [`on_pool!`].
 //!
-//! Durability: every write is a committed transaction with `synchronous=FULL` before the caller
-//! answers 2xx, so an answer the client saw survives `kill -9` (and power loss) of the server.
+//! Both backends run the same SQL text: it is written in the dialect both speak, with `$1…`
+//! parameters (which sqlx binds on SQLite too), and [`on_pool!`] type-checks each query against
+//! each driver. Only the migrations differ (`sqlx::Any` cannot carry what cluster mode needs:
+//! `now()`, `SKIP LOCKED`, `NOTIFY`). Rows are read as tuples, so one decoder serves both.
+//!
+//! Durability: every write is a committed transaction (with `synchronous=FULL` on SQLite) before
+//! the caller answers 2xx, so an answer the client saw survives `kill -9` (and power loss) of the
+//! server.
 
+mod lock;
 mod messages;
 mod tokens;
 
@@ -17,9 +26,12 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::SqlitePool;
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
 
+pub use lock::{DataDirLock, DatabaseLock, DatabaseLockError, LOCK_FILE, LockError};
 pub use tokens::{NewToken, Principal, TokenInfo};
 
 /// The store's file name inside the data directory.
@@ -42,29 +54,84 @@ pub enum StoreError {
         #[source]
         source: anyhow::Error,
     },
+    /// The Postgres database could not be reached or migrated at start. The URL is not part of
+    /// the message: it may hold a password.
+    #[error("could not open the Postgres database (--database-url)")]
+    Connect(#[source] anyhow::Error),
 }
 
 impl From<sqlx::Error> for StoreError {
     fn from(error: sqlx::Error) -> Self {
-        // SQLite primary result codes that describe the environment, not the query:
-        // BUSY 5, LOCKED 6, NOMEM 7, READONLY 8, IOERR 10, FULL 13, CANTOPEN 14.
-        // (https://www.sqlite.org/rescode.html); extended codes keep the primary in the low byte.
         let transient = match &error {
-            sqlx::Error::Database(db) => db
-                .code()
-                .and_then(|c| c.parse::<i32>().ok())
-                .is_some_and(|c| matches!(c & 0xff, 5 | 6 | 7 | 8 | 10 | 13 | 14)),
-            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut => true,
+            sqlx::Error::Database(db) => {
+                let code = db.code().unwrap_or_default();
+                if db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>().is_some() {
+                    postgres_transient(&code)
+                } else {
+                    sqlite_transient(&code)
+                }
+            }
+            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => true,
             _ => false,
         };
         if transient { Self::Unavailable(error) } else { Self::Other(error) }
     }
 }
 
+/// SQLite primary result codes that describe the environment, not the query: BUSY 5, LOCKED 6,
+/// NOMEM 7, READONLY 8, IOERR 10, FULL 13, CANTOPEN 14 (https://www.sqlite.org/rescode.html);
+/// extended codes keep the primary in the low byte.
+fn sqlite_transient(code: &str) -> bool {
+    code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6 | 7 | 8 | 10 | 13 | 14))
+}
+
+/// Postgres SQLSTATEs that describe the server's state, not the query
+/// (https://www.postgresql.org/docs/15/errcodes-appendix.html): connection exceptions (08),
+/// serialization failures and deadlocks (40001, 40P01), insufficient resources (53), operator
+/// intervention such as a shutdown or a cancelled statement (57), system errors (58), and a
+/// read-only transaction on a standby (25006).
+fn postgres_transient(code: &str) -> bool {
+    ["08", "53", "57", "58"].iter().any(|class| code.starts_with(class))
+        || matches!(code, "40001" | "40P01" | "25006")
+}
+
 /// A handle on the database; cheap to clone (a connection pool inside).
 #[derive(Clone, Debug)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: Pool,
+}
+
+/// The backend's connection pool.
+#[derive(Clone, Debug)]
+pub(crate) enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to the store's pool, whichever backend it is: the body is
+/// expanded once per backend and type-checked against each driver, so the same SQL text and the
+/// same decoding serve both.
+///
+/// ```ignore
+/// let n = on_pool!(store, |pool| sqlx::query("…").execute(pool).await?.rows_affected());
+/// ```
+macro_rules! on_pool {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match $store.pool() {
+            $crate::store::Pool::Sqlite($pool) => $body,
+            $crate::store::Pool::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_pool;
+
+/// Which backend a store runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// One file in the data directory; one serving process.
+    Sqlite,
+    /// A Postgres database.
+    Postgres,
 }
 
 /// Whether a connection goes back to the pool: not if SQLite opened it read-only. When it cannot
@@ -83,6 +150,44 @@ async fn can_write(connection: &mut sqlx::SqliteConnection) -> Result<bool, sqlx
 }
 
 impl Store {
+    /// The store the settings ask for: Postgres when a database URL is given, else SQLite in
+    /// the data directory.
+    pub async fn open_configured(
+        data_dir: &Path,
+        database_url: Option<&SecretString>,
+    ) -> Result<Self, StoreError> {
+        match database_url {
+            Some(url) => Self::connect(url).await,
+            None => Self::open(data_dir).await,
+        }
+    }
+
+    /// Connects to a Postgres database (`postgres://user:password@host:port/db`) and brings its
+    /// schema up to date. The database must exist; the user needs the right to create tables.
+    pub async fn connect(url: &SecretString) -> Result<Self, StoreError> {
+        let connect_err = |source: anyhow::Error| StoreError::Connect(source);
+        // Neither message quotes the URL: it may hold a password.
+        let url = url.expose_secret();
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(connect_err(anyhow::anyhow!(
+                "--database-url must be a postgres:// URL (SQLite, the default, needs none)"
+            )));
+        }
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|_| connect_err(anyhow::anyhow!("--database-url is not a valid URL")))?;
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await
+            .map_err(|e| connect_err(e.into()))?;
+        sqlx::migrate!("./migrations/postgres")
+            .run(&pool)
+            .await
+            .map_err(|e| connect_err(e.into()))?;
+        Ok(Self { pool: Pool::Postgres(pool) })
+    }
+
     /// Opens (creating if needed) `<data_dir>/keebai.db` and brings its schema up to date.
     pub async fn open(data_dir: &Path) -> Result<Self, StoreError> {
         let path = data_dir.join(DB_FILE);
@@ -103,18 +208,26 @@ impl Store {
             .connect_with(options)
             .await
             .map_err(|e| open_err(e.into()))?;
-        sqlx::migrate!("./migrations").run(&pool).await.map_err(|e| open_err(e.into()))?;
-        Ok(Self { pool })
+        sqlx::migrate!("./migrations/sqlite").run(&pool).await.map_err(|e| open_err(e.into()))?;
+        Ok(Self { pool: Pool::Sqlite(pool) })
     }
 
-    /// The pool, for the modules that own their tables' SQL (`channels`).
-    pub(crate) fn pool(&self) -> &SqlitePool {
+    /// Which backend this store runs on.
+    pub fn backend(&self) -> Backend {
+        match self.pool {
+            Pool::Sqlite(_) => Backend::Sqlite,
+            Pool::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// The pool, for the modules that own their tables' SQL (`channels`), through [`on_pool!`].
+    pub(crate) fn pool(&self) -> &Pool {
         &self.pool
     }
 
-    /// Closes every connection (and checkpoints the WAL) before the process ends.
+    /// Closes every connection (and checkpoints SQLite's WAL) before the process ends.
     pub async fn close(&self) {
-        self.pool.close().await;
+        on_pool!(self, |pool| pool.close().await);
     }
 }
 

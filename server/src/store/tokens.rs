@@ -1,9 +1,7 @@
+use super::{Store, StoreError, on_pool};
+use crate::domain::{self, AccountId, Scopes, TokenId, random_hex};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
-use sqlx::Row;
-
-use super::{Store, StoreError};
-use crate::domain::{self, AccountId, Scopes, TokenId, random_hex};
 
 /// Every token starts with this, so leaked tokens are easy to recognise and scan for.
 pub const TOKEN_PREFIX: &str = "kbai_pk_";
@@ -47,26 +45,29 @@ impl Store {
         let secret = format!("{TOKEN_PREFIX}{}", random_hex(24));
         let id = TokenId::generate();
         let now = domain::now();
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO accounts (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
-        )
-        .bind(account)
-        .bind(&now)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO tokens (id, account_id, token_hash, scopes, created_at)
-             SELECT ?, id, ?, ?, ? FROM accounts WHERE name = ?",
-        )
-        .bind(id.as_str())
-        .bind(token_hash(&secret))
-        .bind(scopes.to_stored())
-        .bind(&now)
-        .bind(account)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
+        on_pool!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            sqlx::query(
+                "INSERT INTO accounts (name, created_at) VALUES ($1, $2)
+                 ON CONFLICT (name) DO NOTHING",
+            )
+            .bind(account)
+            .bind(&now)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO tokens (id, account_id, token_hash, scopes, created_at)
+                 SELECT $1, id, $2, $3, $4 FROM accounts WHERE name = $5",
+            )
+            .bind(id.as_str())
+            .bind(token_hash(&secret))
+            .bind(scopes.to_stored())
+            .bind(&now)
+            .bind(account)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+        });
         Ok(NewToken {
             info: TokenInfo {
                 id,
@@ -81,22 +82,23 @@ impl Store {
 
     /// Every token, oldest first, without secrets.
     pub async fn list_tokens(&self) -> Result<Vec<TokenInfo>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT t.id, a.name, t.scopes, t.created_at, t.revoked_at
-             FROM tokens t JOIN accounts a ON a.id = t.account_id
-             ORDER BY t.created_at, t.id",
-        )
-        .fetch_all(&self.pool)
-        .await?;
+        let rows: Vec<(String, String, String, String, Option<String>)> = on_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT t.id, a.name, t.scopes, t.created_at, t.revoked_at
+                 FROM tokens t JOIN accounts a ON a.id = t.account_id
+                 ORDER BY t.created_at, t.id",
+            )
+            .fetch_all(pool)
+            .await?
+        });
         rows.into_iter()
-            .map(|row| {
-                let id: String = row.try_get(0)?;
+            .map(|(id, account, scopes, created_at, revoked_at)| {
                 Ok(TokenInfo {
                     id: TokenId::parse(&id).map_err(|e| sqlx::Error::Decode(e.into()))?,
-                    account: row.try_get(1)?,
-                    scopes: Scopes::from_stored(row.try_get::<&str, _>(2)?),
-                    created_at: row.try_get(3)?,
-                    revoked_at: row.try_get(4)?,
+                    account,
+                    scopes: Scopes::from_stored(&scopes),
+                    created_at,
+                    revoked_at,
                 })
             })
             .collect::<Result<_, sqlx::Error>>()
@@ -106,13 +108,15 @@ impl Store {
     /// Revokes a token; it stops working for the very next request. `false` when no live token
     /// has that id.
     pub async fn revoke_token(&self, id: &TokenId) -> Result<bool, StoreError> {
-        let done =
-            sqlx::query("UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+        let revoked = on_pool!(self, |pool| {
+            sqlx::query("UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
                 .bind(domain::now())
                 .bind(id.as_str())
-                .execute(&self.pool)
-                .await?;
-        Ok(done.rows_affected() == 1)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(revoked == 1)
     }
 
     /// The account and scopes of a live token, or `None` for an unknown or revoked one.
@@ -124,20 +128,19 @@ impl Store {
         if !secret.starts_with(TOKEN_PREFIX) {
             return Ok(None);
         }
-        let row = sqlx::query(
-            "SELECT account_id, scopes FROM tokens WHERE token_hash = ? AND revoked_at IS NULL",
-        )
-        .bind(token_hash(secret))
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|row| {
-            Ok(Principal {
-                account: AccountId(row.try_get(0)?),
-                scopes: Scopes::from_stored(row.try_get::<&str, _>(1)?),
-            })
-        })
-        .transpose()
-        .map_err(|e: sqlx::Error| StoreError::from(e))
+        let row: Option<(i64, String)> = on_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT account_id, scopes FROM tokens
+                 WHERE token_hash = $1 AND revoked_at IS NULL",
+            )
+            .bind(token_hash(secret))
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(row.map(|(account, scopes)| Principal {
+            account: AccountId(account),
+            scopes: Scopes::from_stored(&scopes),
+        }))
     }
 }
 

@@ -7,6 +7,7 @@ mod host;
 mod messages;
 mod numbers;
 mod openapi;
+mod postgres;
 mod process;
 mod routes;
 mod sim;

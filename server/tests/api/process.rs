@@ -207,3 +207,21 @@ async fn the_old_keebai_pat_variable_alone_is_refused_with_the_new_name() {
         binary().serve(dir.path()).env("KEEBAI_API_URL", "http://127.0.0.1:9").spawn().await;
     assert!(!server.logs().contains("KEEBAI_HOST_PAT"));
 }
+
+#[tokio::test]
+async fn a_second_server_on_the_same_data_dir_is_refused_until_the_first_dies() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = start(dir.path()).await;
+
+    let refused = binary().serve(dir.path()).try_spawn().await;
+    let logs = refused.err().expect("the second server exits");
+    assert!(logs.contains("already serving the data directory"), "{logs}");
+    assert!(logs.contains("--database-url"), "it names the way to run several: {logs}");
+    // Token commands are no server: they still run beside the first.
+    let token = create_token(dir.path()).await;
+    assert_eq!(first.api(&token).numbers_ok().await.len(), 0, "the first serves on");
+
+    first.kill().await; // SIGKILL: the kernel releases the lock with the process
+    let second = start(dir.path()).await;
+    assert_eq!(second.api(&token).numbers_ok().await.len(), 0);
+}

@@ -61,6 +61,18 @@ pub async fn spawn_fast_rotating_app() -> TestApp {
     .await
 }
 
+/// Like [`spawn_app_with`], on a fresh Postgres database of its own ([`fresh_database`]).
+///
+/// [`fresh_database`]: crate::fresh_database
+pub async fn spawn_postgres_app(configure: impl FnOnce(&mut ServeArgs)) -> TestApp {
+    let url = crate::fresh_database().await;
+    spawn_app_with(|args| {
+        args.database_url = Some(url);
+        configure(args);
+    })
+    .await
+}
+
 /// Like [`spawn_app_with`], on a data dir that may hold data already.
 pub async fn spawn_app_in(dir: TempDir, configure: impl FnOnce(&mut ServeArgs)) -> TestApp {
     let mut args = ServeArgs {
@@ -123,10 +135,15 @@ impl TestApp {
         Self::start(self.data_dir.clone(), args, Some(self.api.token.clone())).await
     }
 
-    /// A second server on this one's data directory (on a new port) while this one keeps
-    /// running: what clients see after a crash and a restart, without this server's shutdown
-    /// ending their streams first.
-    pub async fn successor(&self) -> Self {
+    /// The server crashes and a new one starts on its data directory, on a new port: what
+    /// clients see after a crash and a restart. The crash drops the serving task mid-flight, as
+    /// the death of a process would: no shutdown runs (open streams get no `failed`
+    /// `server_shutdown`) and the data directory's lock is released, so the new server may
+    /// take it.
+    pub async fn crash_and_restart(mut self) -> Self {
+        let server = self.server.take().expect("the server runs until stopped once");
+        server.abort();
+        let _ = server.await;
         let mut args = self.args.clone();
         args.listen = SocketAddr::from((self.address.ip(), 0));
         Self::start(self.data_dir.clone(), args, Some(self.api.token.clone())).await

@@ -12,18 +12,23 @@
 //!   [`StreamEvent`](keebai_protocol::StreamEvent)s, each wait bounded.
 //! - [`stalled`]: [`StalledSubscriber`], a raw client of a stream that stops reading.
 //! - [`wait`]: [`eventually`], for conditions nothing announces.
+//! - [`postgres`]: [`fresh_database`], a database of its own for each Postgres test.
 //!
 //! Every wait has a bound, so a bug fails a test instead of hanging it.
 
 pub mod api;
 pub mod app;
+pub mod postgres;
 pub mod process;
 pub mod sse;
 pub mod stalled;
 pub mod wait;
 
 pub use api::{Api, assert_error};
-pub use app::{TestApp, spawn_app, spawn_app_in, spawn_app_with, spawn_fast_rotating_app};
+pub use app::{
+    TestApp, spawn_app, spawn_app_in, spawn_app_with, spawn_fast_rotating_app, spawn_postgres_app,
+};
+pub use postgres::fresh_database;
 pub use process::{Exit, Serve, ServerBinary, ServerProcess};
 pub use sse::{EVENT_TIMEOUT, SseReader};
 pub use stalled::StalledSubscriber;

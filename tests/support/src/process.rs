@@ -41,8 +41,19 @@ impl ServerBinary {
 
     /// `keebai-server token <args>` on `data_dir`, run to the end.
     pub async fn token_command(&self, data_dir: &Path, args: &[&str]) -> Output {
+        self.token_command_with_env(data_dir, args, &[]).await
+    }
+
+    /// [`Self::token_command`] with more environment variables (`KEEBAI_DATABASE_URL`).
+    pub async fn token_command_with_env(
+        &self,
+        data_dir: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Output {
         let mut command = Command::new(&self.path);
         clean_env(&mut command);
+        command.envs(env.iter().copied());
         let output = command
             .env("KEEBAI_DATA_DIR", data_dir)
             .arg("token")

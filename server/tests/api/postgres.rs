@@ -1,0 +1,102 @@
+//! The Postgres backend (`--database-url`): the same API on a database of its own per test
+//! (`KEEBAI_TEST_DATABASE_URL`, which the test command sets; these tests fail without it).
+
+use keebai_protocol::sim::ScanOutcome;
+use keebai_protocol::{ChannelStatus, ErrorCode, Scope, StreamEvent};
+use keebai_test_support::{PHONE, ServerBinary, assert_error, fresh_database, spawn_postgres_app};
+use reqwest::StatusCode;
+use secrecy::ExposeSecret;
+use serde_json::json;
+
+#[tokio::test]
+async fn a_pairing_on_postgres_connects_sends_and_survives_a_restart() {
+    let app = spawn_postgres_app(|_| {}).await;
+    let (_session, mut stream, qr) = app.session_showing_qr().await;
+    app.scan_ok(&qr, PHONE, ScanOutcome::Success).await;
+    assert_eq!(stream.next_event().await, StreamEvent::Connecting);
+    let StreamEvent::Connected(connected) = stream.next_event().await else {
+        panic!("the session connects")
+    };
+    let sent = app
+        .send_text(
+            &app.token,
+            json!({"channel_id": connected.channel_id, "to": "+14155550100", "text": "Olá"}),
+        )
+        .await;
+    assert_eq!(sent.status(), StatusCode::ACCEPTED);
+
+    let app = app.restart(|_| {}).await;
+    let numbers = app.numbers_ok().await;
+    assert_eq!(numbers.len(), 1, "the channel is in the database, not the data dir");
+    assert_eq!(numbers[0].channel_id, connected.channel_id);
+    assert_eq!(numbers[0].phone_number, PHONE);
+    assert_eq!(numbers[0].status, ChannelStatus::Connected);
+    // Re-linking the same number keeps its channel id, as on SQLite.
+    let again = app.pair(PHONE).await;
+    assert_eq!(again, connected.channel_id);
+}
+
+#[tokio::test]
+async fn tokens_live_in_postgres_and_revoked_ones_stop_working() {
+    let app = spawn_postgres_app(|_| {}).await;
+    let reader = app.token("other", &[Scope::ChannelsRead]).await;
+    assert_eq!(app.numbers(&reader).await.status(), StatusCode::OK);
+    let refused = app.connect(&reader, json!({"mode": "qr"})).await;
+    assert_error(refused, StatusCode::FORBIDDEN, ErrorCode::InsufficientScope).await;
+
+    let tokens = app.state.store.list_tokens().await.unwrap();
+    let id = &tokens.iter().find(|t| t.account == "other").unwrap().id;
+    assert!(app.state.store.revoke_token(id).await.unwrap());
+    assert_error(app.numbers(&reader).await, StatusCode::UNAUTHORIZED, ErrorCode::Unauthenticated)
+        .await;
+}
+
+#[tokio::test]
+async fn the_token_commands_and_the_server_share_one_database_and_a_second_server_is_refused() {
+    let url = fresh_database().await;
+    let binary = ServerBinary::new(env!("CARGO_BIN_EXE_keebai-server"));
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let created = binary
+        .token_command_with_env(
+            dir_a.path(),
+            &["create", "--account", "acme", "--scope", "channels:read"],
+            &[("KEEBAI_DATABASE_URL", url.expose_secret())],
+        )
+        .await;
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    let token = String::from_utf8(created.stdout).unwrap().trim().to_owned();
+
+    let serve = |dir: &std::path::Path| {
+        binary.serve(dir).linker("simulated").env("KEEBAI_DATABASE_URL", url.expose_secret())
+    };
+    let server = serve(dir_b.path()).spawn().await;
+    assert_eq!(server.api(&token).numbers_ok().await.len(), 0, "a token made beside it works");
+    assert!(!server.logs().contains(url.expose_secret()), "the URL is never logged");
+
+    // Until cluster mode, one server per database, even on another data directory.
+    let refused = serve(dir_a.path()).try_spawn().await;
+    let logs = refused.err().expect("the second server exits");
+    assert!(logs.contains("already serving this database"), "{logs}");
+    assert!(!logs.contains(url.expose_secret()), "{logs}");
+    server.kill().await; // Postgres drops the lock with the connection
+    let next = serve(dir_a.path()).spawn().await;
+    assert_eq!(next.api(&token).numbers_ok().await.len(), 0);
+}
+
+#[tokio::test]
+async fn a_bad_database_url_is_refused_without_echoing_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let binary = ServerBinary::new(env!("CARGO_BIN_EXE_keebai-server"));
+    for url in ["mysql://keebai:s3cret@127.0.0.1/keebai", "postgres://keebai:s3cret@127.0.0.1:1/x"]
+    {
+        let refused = binary
+            .serve(dir.path())
+            .linker("simulated")
+            .env("KEEBAI_DATABASE_URL", url)
+            .try_spawn()
+            .await;
+        let logs = refused.err().expect("it exits");
+        assert!(logs.contains("--database-url"), "{logs}");
+        assert!(!logs.contains("s3cret"), "{logs}");
+    }
+}
