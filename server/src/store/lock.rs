@@ -24,7 +24,6 @@ pub const LOCK_FILE: &str = "keebai.lock";
 #[derive(Debug)]
 pub struct DataDirLock {
     _file: File,
-    path: PathBuf,
 }
 
 /// Why a data directory could not be taken.
@@ -33,8 +32,8 @@ pub enum LockError {
     /// Another process serves this data directory.
     #[error(
         "another keebai-server is already serving the data directory {dir} (it holds {lock}); \
-         stop it first, or give this one its own --data-dir. One data directory serves one \
-         server; several servers share a Postgres database instead (--database-url)"
+         stop it first, or give this one its own --data-dir (on Postgres also its own \
+         --database-url: several servers on one database are not supported yet)"
     )]
     Held { dir: PathBuf, lock: PathBuf },
     /// The lock file could not be opened or locked.
@@ -55,17 +54,12 @@ impl DataDirLock {
         let file =
             OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(io)?;
         match file.try_lock() {
-            Ok(()) => Ok(Self { _file: file, path }),
+            Ok(()) => Ok(Self { _file: file }),
             Err(TryLockError::WouldBlock) => {
                 Err(LockError::Held { dir: data_dir.to_path_buf(), lock: path })
             }
             Err(TryLockError::Error(source)) => Err(LockError::Io { lock: path, source }),
         }
-    }
-
-    /// The lock file.
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 }
 
