@@ -6,6 +6,7 @@
 #
 #   scripts/postgres.sh start     start one; prints `export KEEBAI_TEST_DATABASE_URL=...` and
 #                                 `export KEEBAI_TEST_POSTGRES_DIR=...` on stdout
+#   scripts/postgres.sh restart DIR  restart the one in DIR (a test of what survives that)
 #   scripts/postgres.sh stop DIR  stop the one in DIR and delete DIR
 #
 #   eval "$(scripts/postgres.sh start)"; ...; scripts/postgres.sh stop "$KEEBAI_TEST_POSTGRES_DIR"
@@ -71,8 +72,17 @@ stop() {
     rm -rf "$dir"
 }
 
+restart() {
+    local dir="${1:-}" bin
+    [[ -n "$dir" && -d "$dir/data" ]] || die "usage: $0 restart DIR"
+    bin="$(pg_bin)" || die "no postgresql server installed"
+    as_owner "$bin/pg_ctl" --pgdata="$dir/data" --log="$dir/data/server.log" --mode=fast \
+        --wait --timeout=30 restart >&2
+}
+
 case "${1:-}" in
     start) start ;;
+    restart) restart "${2:-}" ;;
     stop) stop "${2:-}" ;;
-    *) die "usage: $0 start | stop DIR" ;;
+    *) die "usage: $0 start | restart DIR | stop DIR" ;;
 esac

@@ -121,13 +121,16 @@ pub enum FailureCode {
     /// WhatsApp asked to confirm the new linked device with a passkey of the account, which
     /// only WhatsApp's own apps can do; link with another method or from WhatsApp Web.
     PasskeyRequired,
+    /// Cluster mode: the server that ran this session stopped answering (it crashed or lost the
+    /// database), so another server ended it; start a new session.
+    OwnerLost,
     #[serde(other)]
     Other,
 }
 
 impl FailureCode {
     /// Every named code (not [`FailureCode::Other`]).
-    pub const ALL: [Self; 14] = [
+    pub const ALL: [Self; 15] = [
         Self::Expired,
         Self::DeviceLimit,
         Self::WhatsappUnreachable,
@@ -142,6 +145,7 @@ impl FailureCode {
         Self::ClientOutdated,
         Self::Internal,
         Self::PasskeyRequired,
+        Self::OwnerLost,
     ];
 
     /// The code named `code` on the wire; [`FailureCode::Other`] for a name this version does not
@@ -166,6 +170,7 @@ impl FailureCode {
             Self::ClientOutdated => "client_outdated",
             Self::Internal => "internal",
             Self::PasskeyRequired => "passkey_required",
+            Self::OwnerLost => "owner_lost",
             Self::Other => "other",
         }
     }
@@ -353,7 +358,8 @@ mod tests {
             | FailureCode::ConnectFailure
             | FailureCode::ClientOutdated
             | FailureCode::Internal
-            | FailureCode::PasskeyRequired => FailureCode::ALL.contains(&code),
+            | FailureCode::PasskeyRequired
+            | FailureCode::OwnerLost => FailureCode::ALL.contains(&code),
             FailureCode::Other => !FailureCode::ALL.contains(&code),
         };
         for code in FailureCode::ALL.into_iter().chain([FailureCode::Other]) {

@@ -21,6 +21,7 @@
 
 pub mod api;
 pub mod channels;
+pub mod cluster;
 pub mod config;
 pub mod domain;
 pub mod host;

@@ -26,11 +26,13 @@ use tower::ServiceExt;
 
 use crate::api::{self, AppState};
 use crate::channels::{ChannelBook, Channels, LiveChannels};
+use crate::cluster::{CANCEL_SESSION, CancelRequest, Cluster, ClusterConfig};
 use crate::config::{LinkerChoice, ServeArgs};
+use crate::domain::{AccountId, SessionId};
 use crate::host::{self, ApiClient, HostState, load_or_mint_pat};
 use crate::linker::whatsapp::LiveDevices;
 use crate::linker::{SimulatedLinker, WhatsappLinker};
-use crate::pairing::{Linker, PairingEngine};
+use crate::pairing::{Linker, PairingEngine, WeakEngine};
 use crate::store::{DataDirLock, DatabaseLock, Store};
 
 /// Why a test build refuses to dial WhatsApp (see `linker::whatsapp::guard`).
@@ -68,8 +70,19 @@ impl App {
     pub async fn build(data_dir: PathBuf, args: ServeArgs) -> anyhow::Result<Self> {
         let data_dir_lock = DataDirLock::acquire(&data_dir)?;
         let store = Store::open_configured(&data_dir, args.database_url.as_ref()).await?;
-        let database_lock = store.lock_for_serving().await?;
+        let database_lock = match args.linker {
+            LinkerChoice::Whatsapp => store.lock_for_serving().await?,
+            LinkerChoice::Simulated => None,
+        };
         tracing::info!(store = ?store.backend(), "store open");
+        let pairing = args.pairing();
+        let cluster = match store.postgres() {
+            Some(pool) => {
+                let config = ClusterConfig { replay: pairing.replay, ..ClusterConfig::default() };
+                Some(Cluster::join(pool.clone(), config).await?)
+            }
+            None => None,
+        };
         let book = ChannelBook::new(store.clone());
         let (linker, live, sim, whatsapp): (Arc<dyn Linker>, Arc<dyn LiveChannels>, _, _) =
             match args.linker {
@@ -90,12 +103,24 @@ impl App {
                 }
             };
         let kind = linker.kind();
-        let engine = PairingEngine::new(args.pairing(), linker, book.clone());
+        let engine = match &cluster {
+            Some(cluster) => {
+                let engine = PairingEngine::in_cluster(
+                    pairing.clone(),
+                    linker,
+                    book.clone(),
+                    Arc::new(cluster.clone()),
+                );
+                serve_cancels(cluster, engine.downgrade());
+                engine
+            }
+            None => PairingEngine::new(pairing.clone(), linker, book.clone()),
+        };
         let channels = Channels::new(book, store.clone(), live.clone());
         let per_minute = std::num::NonZeroU32::new(args.auth_failures_per_minute)
             .context("--auth-failures-per-minute must be at least 1")?;
         let auth_failures = Arc::new(crate::api::limit::AuthFailures::new(per_minute));
-        let state = AppState { store, engine, channels, auth_failures };
+        let state = AppState { store, engine, channels, cluster, auth_failures };
         let listener = TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("could not listen on {}", args.listen))?;
@@ -119,7 +144,6 @@ impl App {
                 },
             },
         };
-        let pairing = args.pairing();
         let host =
             HostState::new(host_api, pairing.window + pairing.replay + Duration::from_secs(60));
         let router = api::layers(
@@ -199,6 +223,12 @@ impl App {
         if tokio::time::timeout(SHUTDOWN_GRACE, state.engine.stopped()).await.is_err() {
             tracing::warn!("pairing attempts still running after the shutdown grace");
         }
+        // The last events of this server's sessions reach the others; then it leaves.
+        if let Some(cluster) = &state.cluster
+            && tokio::time::timeout(SHUTDOWN_GRACE, cluster.stop()).await.is_err()
+        {
+            tracing::warn!("the cluster's database did not take this server's last events in time");
+        }
         // Live WhatsApp connections flush and close (each bounded to about a second).
         if tokio::time::timeout(SHUTDOWN_GRACE, live.stop()).await.is_err() {
             tracing::warn!("linked devices still open after the shutdown grace");
@@ -211,6 +241,23 @@ impl App {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// Another server's request to cancel a session that runs here.
+fn serve_cancels(cluster: &Cluster, engine: WeakEngine) {
+    cluster.serve(
+        CANCEL_SESSION,
+        Arc::new(move |body: String| {
+            let found = match serde_json::from_str::<CancelRequest>(&body) {
+                Ok(request) => match SessionId::parse(&request.session_id) {
+                    Ok(id) => engine.cancel_here(AccountId(request.account_id), &id).is_ok(),
+                    Err(_) => false,
+                },
+                Err(_) => false,
+            };
+            Box::pin(std::future::ready(found.to_string()))
+        }),
+    );
 }
 
 /// Each open stream is a socket: let this process use the hard limit of file descriptors rather

@@ -90,7 +90,7 @@ async fn create(
 ) -> Result<(StatusCode, Json<ConnectResponse>), ApiError> {
     let account = auth.require(Scope::ChannelsConnect)?;
     let name = parse_connect(body)?;
-    let session = state.engine.create(account, name)?;
+    let session = state.engine.create(account, name).await?;
     tracing::info!(session = %session.id, "pairing session started");
     Ok((
         StatusCode::CREATED,
@@ -138,14 +138,15 @@ async fn stream(
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
-    let events = state.engine.subscribe(account, &id, last_event_id)?.map(|(event_id, event)| {
-        Ok::<_, Infallible>(
-            Event::default()
-                .id(event_id.to_string())
-                .event(event.name().as_str())
-                .data(event.data_json()),
-        )
-    });
+    let events =
+        state.engine.subscribe(account, &id, last_event_id).await?.map(|(event_id, event)| {
+            Ok::<_, Infallible>(
+                Event::default()
+                    .id(event_id.to_string())
+                    .event(event.name().as_str())
+                    .data(event.data_json()),
+            )
+        });
     let mut response =
         Sse::new(events).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)).into_response();
     super::sse::unbuffered(response.headers_mut());
@@ -171,7 +172,7 @@ async fn cancel(
     Path(raw_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let account = auth.require(Scope::ChannelsConnect)?;
-    state.engine.cancel(account, &session_id(&raw_id)?)?;
+    state.engine.cancel(account, &session_id(&raw_id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

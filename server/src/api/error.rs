@@ -164,6 +164,9 @@ impl From<PairingError> for ApiError {
             PairingError::NotFound => Self::SessionNotFound,
             PairingError::TooManySessions { limit } => Self::TooManySessions(limit),
             PairingError::ShuttingDown => Self::unavailable("The server is shutting down."),
+            PairingError::Unavailable => {
+                Self::unavailable("The service is unavailable right now; try again shortly.")
+            }
         }
     }
 }

@@ -42,6 +42,7 @@ pub use error::{ApiError, status_of};
 pub use json::ApiJson;
 
 use crate::channels::Channels;
+use crate::cluster::Cluster;
 use crate::linker::SimulatedLinker;
 use crate::pairing::PairingEngine;
 use crate::store::Store;
@@ -56,6 +57,8 @@ pub struct AppState {
     pub store: Store,
     pub engine: PairingEngine,
     pub channels: Channels,
+    /// This server's part in a cluster (Postgres); `None` on a server on its own.
+    pub cluster: Option<Cluster>,
     /// Failed authentications per client address.
     pub auth_failures: Arc<limit::AuthFailures>,
 }
@@ -86,7 +89,7 @@ pub fn routes(state: AppState, sim: Option<SimulatedLinker>) -> Router {
         .merge(v1.layer(Extension(openapi::Document(document.into()))))
         .with_state(state.clone());
     if let Some(sim) = sim {
-        router = router.merge(sim::router(sim, state.channels));
+        router = router.merge(sim::router(sim, state.channels, state.cluster));
     }
     router.method_not_allowed_fallback(error::method_not_allowed)
 }

@@ -16,33 +16,67 @@ use super::error::ApiError;
 use super::json::ApiJson;
 use super::params::channel_id;
 use crate::channels::Channels;
+use crate::cluster::Cluster;
 use crate::domain::PhoneNumber;
 use crate::linker::{ScanError, SimulatedLinker};
 
-/// What the phone's routes reach: the simulated linker, and the channels it unlinks.
+/// What the phone's routes reach: the simulated linker, the channels it unlinks, and in a
+/// cluster the other servers, whose sessions' codes it may scan too.
 #[derive(Clone)]
 struct Phone {
     sim: SimulatedLinker,
     channels: Channels,
+    cluster: Option<Cluster>,
 }
 
-pub fn router(sim: SimulatedLinker, channels: Channels) -> Router {
+/// The kind of request that carries a scan to the server whose session showed the code.
+const SIM_SCAN: &str = "sim_scan";
+
+pub fn router(sim: SimulatedLinker, channels: Channels, cluster: Option<Cluster>) -> Router {
+    if let Some(cluster) = &cluster {
+        let sim = sim.clone();
+        cluster.serve(
+            SIM_SCAN,
+            std::sync::Arc::new(move |body: String| {
+                let outcome = serde_json::from_str::<SimScanRequest>(&body)
+                    .map_err(|_| ScanError::Unknown)
+                    .and_then(|body| scan_here(&sim, body));
+                let reply = match outcome {
+                    Ok(()) => "\"accepted\"",
+                    Err(ScanError::Expired) => "\"expired\"",
+                    Err(ScanError::Unknown) => "\"unknown\"",
+                };
+                Box::pin(std::future::ready(reply.to_owned()))
+            }),
+        );
+    }
     Router::new()
         .route(SCAN_PATH, post(scan))
         .route(UNLINK_PATH, post(unlink))
         .route(MESSAGES_PATH, get(messages))
-        .with_state(Phone { sim, channels })
+        .with_state(Phone { sim, channels, cluster })
 }
 
-/// 202: the session whose current QR this is goes on to the outcome's events.
+fn scan_here(sim: &SimulatedLinker, body: SimScanRequest) -> Result<(), ScanError> {
+    // The number was checked by the server that took the request.
+    let number = PhoneNumber::parse(&body.phone_number).map_err(|_| ScanError::Unknown)?;
+    sim.scan(&body.qr, number, body.push_name, body.outcome)
+}
+
+/// 202: the session whose current QR this is goes on to the outcome's events. In a cluster, a
+/// code that another server's session showed is scanned there.
 async fn scan(
     State(phone): State<Phone>,
     ApiJson(body): ApiJson<SimScanRequest>,
 ) -> Result<StatusCode, ApiError> {
-    let number = PhoneNumber::parse(&body.phone_number).map_err(|e| {
+    PhoneNumber::parse(&body.phone_number).map_err(|e| {
         ApiError::refused(ErrorCode::InvalidPhoneNumber, format!("`phone_number`: {e}."))
     })?;
-    match phone.sim.scan(&body.qr, number, body.push_name, body.outcome) {
+    let mut outcome = scan_here(&phone.sim, body.clone());
+    if let (Err(ScanError::Unknown), Some(cluster)) = (&outcome, &phone.cluster) {
+        outcome = scan_elsewhere(cluster, &body).await?;
+    }
+    match outcome {
         Ok(()) => Ok(StatusCode::ACCEPTED),
         Err(ScanError::Expired) => Err(ApiError::refused(
             ErrorCode::QrExpired,
@@ -52,6 +86,28 @@ async fn scan(
             Err(ApiError::refused(ErrorCode::QrNotFound, "No session ever showed this QR code."))
         }
     }
+}
+
+/// Carries a scan to the server that runs the session which showed the code.
+async fn scan_elsewhere(
+    cluster: &Cluster,
+    body: &SimScanRequest,
+) -> Result<Result<(), ScanError>, ApiError> {
+    let unavailable = |error: &dyn std::fmt::Display| {
+        tracing::warn!(%error, "could not carry a simulated scan to another server");
+        ApiError::unavailable("The server that runs this session did not answer; try again.")
+    };
+    let owner = cluster.owner_of_qr(&body.qr).await.map_err(|e| unavailable(&e))?;
+    let Some(owner) = owner.filter(|owner| owner != cluster.instance_id()) else {
+        return Ok(Err(ScanError::Unknown));
+    };
+    let request = serde_json::to_string(body).map_err(|e| unavailable(&e))?;
+    let reply = cluster.call(&owner, SIM_SCAN, request).await.map_err(|e| unavailable(&e))?;
+    Ok(match serde_json::from_str::<String>(&reply).as_deref() {
+        Ok("accepted") => Ok(()),
+        Ok("expired") => Err(ScanError::Expired),
+        _ => Err(ScanError::Unknown),
+    })
 }
 
 /// 204: the channel is now `disconnected`, as when a person removes the linked device.

@@ -8,6 +8,7 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::config::PairingConfig;
 use super::linker::Linker;
+use super::peers::Peers;
 use super::registry::{Entry, Shared};
 use super::session::SessionDriver;
 use super::state::SessionState;
@@ -26,6 +27,22 @@ pub enum PairingError {
     /// 503: the server is stopping.
     #[error("the server is shutting down")]
     ShuttingDown,
+    /// 503: cluster mode, and the database cannot be reached right now (logged where it
+    /// happened).
+    #[error("the cluster's database is unavailable")]
+    Unavailable,
+}
+
+/// See [`PairingEngine::downgrade`].
+#[derive(Clone)]
+pub struct WeakEngine(std::sync::Weak<Shared>);
+
+impl WeakEngine {
+    /// [`PairingEngine::cancel_here`], while the engine lives.
+    pub fn cancel_here(&self, account: AccountId, id: &SessionId) -> Result<(), PairingError> {
+        let shared = self.0.upgrade().ok_or(PairingError::ShuttingDown)?;
+        shared.lookup(account, id, |entry| entry.cancel.cancel()).ok_or(PairingError::NotFound)
+    }
 }
 
 /// A session that was just created.
@@ -49,9 +66,30 @@ pub struct PairingEngine {
 }
 
 impl PairingEngine {
+    /// An engine on its own: every session it knows runs here (one server, SQLite).
     pub fn new(config: PairingConfig, linker: Arc<dyn Linker>, book: ChannelBook) -> Self {
+        Self::build(config, linker, book, None)
+    }
+
+    /// An engine in a cluster: sessions that run here are published to `peers`, and sessions
+    /// that other servers run can be watched and cancelled here too.
+    pub fn in_cluster(
+        config: PairingConfig,
+        linker: Arc<dyn Linker>,
+        book: ChannelBook,
+        peers: Arc<dyn Peers>,
+    ) -> Self {
+        Self::build(config, linker, book, Some(peers))
+    }
+
+    fn build(
+        config: PairingConfig,
+        linker: Arc<dyn Linker>,
+        book: ChannelBook,
+        peers: Option<Arc<dyn Peers>>,
+    ) -> Self {
         let shutdown = CancellationToken::new();
-        let shared = Arc::new(Shared::new(config, linker, book, shutdown.clone()));
+        let shared = Arc::new(Shared::new(config, linker, book, peers, shutdown.clone()));
         Self { shared, _owner: Arc::new(shutdown.drop_guard()) }
     }
 
@@ -59,14 +97,20 @@ impl PairingEngine {
         &self.shared.config
     }
 
-    /// Starts a session for `account`; its first QR follows on the stream.
-    pub fn create(
+    /// Starts a session for `account`; its first QR follows on the stream. In a cluster the
+    /// session is known to every server when this returns.
+    pub async fn create(
         &self,
         account: AccountId,
         name: ChannelName,
     ) -> Result<SessionInfo, PairingError> {
         if self.shared.shutdown.is_cancelled() {
             return Err(PairingError::ShuttingDown);
+        }
+        let fence = self.shared.peers.as_ref().map(|peers| peers.fence());
+        if fence.as_ref().is_some_and(CancellationToken::is_cancelled) {
+            tracing::warn!("a pairing session was refused: this server holds no cluster lease");
+            return Err(PairingError::Unavailable);
         }
         let id = SessionId::generate();
         let (state_tx, state_rx) = watch::channel(SessionState::default());
@@ -83,22 +127,62 @@ impl PairingEngine {
                 .sessions
                 .insert(id.clone(), Entry { account, state: state_rx, cancel: cancel.clone() });
         }
-        let driver =
-            SessionDriver::new(self.shared.clone(), id.clone(), account, name, state_tx, cancel);
+        if let Some(peers) = &self.shared.peers
+            && let Err(error) = peers.created(&id, account).await
+        {
+            tracing::warn!(%error, "a pairing session could not be shared with the cluster");
+            self.shared.session_ended(account);
+            self.shared.remove(&id);
+            return Err(PairingError::Unavailable);
+        }
+        let driver = SessionDriver::new(
+            self.shared.clone(),
+            id.clone(),
+            account,
+            name,
+            state_tx,
+            cancel,
+            fence,
+        );
         self.shared.tasks.spawn(driver.run());
         Ok(SessionInfo { id, expires_in: self.shared.config.window })
     }
 
     /// The events of a session for one subscriber. `last_event_id` resumes after that event.
-    pub fn subscribe(
+    /// In a cluster, a session that another server runs is replayed from its events.
+    pub async fn subscribe(
         &self,
         account: AccountId,
         id: &SessionId,
         last_event_id: Option<u64>,
     ) -> Result<EventStream, PairingError> {
-        let mut state = self.lookup(account, id, |entry| entry.state.clone())?;
+        let local = self.lookup(account, id, |entry| entry.state.clone());
+        match (local, &self.shared.peers) {
+            (Ok(state), _) => Ok(self.events(state, None, last_event_id)),
+            (Err(PairingError::NotFound), Some(peers)) => match peers.replica(account, id).await {
+                Ok(Some(replica)) => {
+                    Ok(self.events(replica.state, Some(replica.following), last_event_id))
+                }
+                Ok(None) => Err(PairingError::NotFound),
+                Err(error) => {
+                    tracing::warn!(%error, session = %id, "could not follow another server's session");
+                    Err(PairingError::Unavailable)
+                }
+            },
+            (Err(error), _) => Err(error),
+        }
+    }
+
+    fn events(
+        &self,
+        mut state: watch::Receiver<SessionState>,
+        following: Option<Box<dyn Send + Sync>>,
+        last_event_id: Option<u64>,
+    ) -> EventStream {
         let shutdown = self.shared.shutdown.clone();
-        Ok(Box::pin(async_stream::stream! {
+        Box::pin(async_stream::stream! {
+            // Held as long as the stream: a replica is followed while someone watches it.
+            let _following = following;
             let mut seen = last_event_id;
             loop {
                 let batch = state.borrow_and_update().events_for(seen);
@@ -120,13 +204,36 @@ impl PairingEngine {
                     } => return,
                 }
             }
-        }))
+        })
     }
 
     /// Cancels a live session (its stream gets `failed` `cancelled`). Cancelling a session that
-    /// already ended changes nothing and is not an error.
-    pub fn cancel(&self, account: AccountId, id: &SessionId) -> Result<(), PairingError> {
+    /// already ended changes nothing and is not an error. In a cluster, a session that another
+    /// server runs is cancelled there.
+    pub async fn cancel(&self, account: AccountId, id: &SessionId) -> Result<(), PairingError> {
+        let local = self.cancel_here(account, id);
+        match (local, &self.shared.peers) {
+            (Err(PairingError::NotFound), Some(peers)) => match peers.cancel(account, id).await {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(PairingError::NotFound),
+                Err(error) => {
+                    tracing::warn!(%error, session = %id, "could not cancel another server's session");
+                    Err(PairingError::Unavailable)
+                }
+            },
+            (result, _) => result,
+        }
+    }
+
+    /// Cancels a session that runs on this server.
+    pub fn cancel_here(&self, account: AccountId, id: &SessionId) -> Result<(), PairingError> {
         self.lookup(account, id, |entry| entry.cancel.cancel())
+    }
+
+    /// A handle that does not keep the engine alive, for callbacks that the engine's own parts
+    /// hold (another server's request to cancel a session that runs here).
+    pub fn downgrade(&self) -> WeakEngine {
+        WeakEngine(Arc::downgrade(&self.shared))
     }
 
     /// A copy of a session's current state.
@@ -163,11 +270,6 @@ impl PairingEngine {
         id: &SessionId,
         f: impl FnOnce(&Entry) -> T,
     ) -> Result<T, PairingError> {
-        let registry = self.shared.registry();
-        match registry.sessions.get(id) {
-            // Another account's session is reported exactly like a missing one.
-            Some(entry) if entry.account == account => Ok(f(entry)),
-            _ => Err(PairingError::NotFound),
-        }
+        self.shared.lookup(account, id, f).ok_or(PairingError::NotFound)
     }
 }

@@ -10,6 +10,9 @@
 //!   channel, recorded through [`crate::channels::ChannelBook`].
 //! - `config`: [`PairingConfig`], the window, replay and link timings and the per-account cap.
 //! - `registry`: what the engine and the session tasks share (the sessions by id, live counts).
+//! - `peers`: [`Peers`], the other servers of a cluster as the engine sees them: where the events
+//!   of a session that runs here are published, and how a session that runs elsewhere is
+//!   replayed ([`Replica`]) or cancelled. Absent on a server on its own.
 //! - `engine`: [`PairingEngine`], the public face: create, subscribe, cancel, shutdown. It owns
 //!   every task it starts, session drivers and attempts alike, and waits for them when stopped.
 //!
@@ -20,13 +23,15 @@
 mod config;
 mod engine;
 mod linker;
+mod peers;
 mod registry;
 mod session;
 mod state;
 
 pub use config::PairingConfig;
-pub use engine::{EventStream, PairingEngine, PairingError, SessionInfo};
+pub use engine::{EventStream, PairingEngine, PairingError, SessionInfo, WeakEngine};
 pub use linker::{Attempt, Gone, Linker, LinkerEvent, Report};
+pub use peers::{Peers, Replica};
 pub use state::SessionState;
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use tokio_util::task::TaskTracker;
 
 use super::config::PairingConfig;
 use super::linker::Linker;
+use super::peers::Peers;
 use super::state::SessionState;
 use crate::channels::ChannelBook;
 use crate::domain::{AccountId, SessionId};
@@ -20,6 +21,8 @@ pub(super) struct Shared {
     pub(super) config: PairingConfig,
     pub(super) linker: Arc<dyn Linker>,
     pub(super) book: ChannelBook,
+    /// The other servers, in cluster mode.
+    pub(super) peers: Option<Arc<dyn Peers>>,
     pub(super) shutdown: CancellationToken,
     /// Every session driver and every attempt: [`super::PairingEngine::stopped`] waits for them.
     pub(super) tasks: TaskTracker,
@@ -43,15 +46,30 @@ impl Shared {
         config: PairingConfig,
         linker: Arc<dyn Linker>,
         book: ChannelBook,
+        peers: Option<Arc<dyn Peers>>,
         shutdown: CancellationToken,
     ) -> Self {
         let registry = Mutex::new(Registry::default());
-        Self { config, linker, book, shutdown, tasks: TaskTracker::new(), registry }
+        Self { config, linker, book, peers, shutdown, tasks: TaskTracker::new(), registry }
     }
 
     /// The registry, locked (see [`crate::sync::lock`]).
     pub(super) fn registry(&self) -> MutexGuard<'_, Registry> {
         crate::sync::lock(&self.registry)
+    }
+
+    /// `f` of the session `id` of `account`. Another account's session is reported exactly like a
+    /// missing one.
+    pub(super) fn lookup<T>(
+        &self,
+        account: AccountId,
+        id: &SessionId,
+        f: impl FnOnce(&Entry) -> T,
+    ) -> Option<T> {
+        match self.registry().sessions.get(id) {
+            Some(entry) if entry.account == account => Some(f(entry)),
+            _ => None,
+        }
     }
 
     /// A session reached its terminal event: it no longer counts against the account's limit.

@@ -31,6 +31,8 @@ pub(super) struct SessionDriver {
     name: ChannelName,
     state: watch::Sender<SessionState>,
     cancel: CancellationToken,
+    /// In a cluster: fires when this server lost its lease (see [`super::Peers::fence`]).
+    fence: Option<CancellationToken>,
     anchor: WallAnchor,
     window_end: Instant,
 }
@@ -52,9 +54,11 @@ impl SessionDriver {
         name: ChannelName,
         state: watch::Sender<SessionState>,
         cancel: CancellationToken,
+        fence: Option<CancellationToken>,
     ) -> Self {
         let window_end = Instant::now() + shared.config.window;
-        Self { shared, id, account, name, state, cancel, anchor: WallAnchor::now(), window_end }
+        let anchor = WallAnchor::now();
+        Self { shared, id, account, name, state, cancel, fence, anchor, window_end }
     }
 
     pub(super) async fn run(self) {
@@ -72,9 +76,28 @@ impl SessionDriver {
     }
 
     fn publish(&self, event: StreamEvent) {
-        self.state.send_modify(|state| {
-            state.push(event);
-        });
+        match &self.shared.peers {
+            None => {
+                self.state.send_modify(|state| {
+                    state.push(event);
+                });
+            }
+            Some(peers) => {
+                let mut seq = None;
+                self.state.send_modify(|state| seq = state.push(event.clone()));
+                if let Some(seq) = seq {
+                    peers.published(&self.id, seq, &event);
+                }
+            }
+        }
+    }
+
+    /// Resolves when this server lost its cluster lease; never on a server on its own.
+    async fn fenced(&self) {
+        match &self.fence {
+            Some(fence) => fence.cancelled().await,
+            None => std::future::pending().await,
+        }
     }
 
     fn stopped(&self) -> StreamEvent {
@@ -109,6 +132,9 @@ impl SessionDriver {
                 tokio::select! {
                     biased;
                     () = self.cancel.cancelled() => return self.stopped(),
+                    () = self.fenced() => {
+                        return failed(FailureCode::OwnerLost, "This server lost its connection to the cluster's database and can no longer run this session. Start a new session.");
+                    }
                     () = sleep_until(self.window_end), if scanned_at.is_none() => {
                         return failed(FailureCode::Expired, "The QR code was not scanned in time. Start again to get a new one.");
                     }

@@ -27,6 +27,21 @@ impl SessionState {
         Some(id)
     }
 
+    /// Records an event that the session's owner numbered `id` (cluster mode: another server
+    /// runs the session and this one replays its events). Events apply strictly in order: an id
+    /// already applied changes nothing, and `false` says that `id` is beyond the next one (fetch
+    /// the ones between first).
+    pub fn apply(&mut self, id: u64, event: StreamEvent) -> bool {
+        if id <= self.last_id || self.terminal.is_some() {
+            return true;
+        }
+        if id != self.last_id + 1 {
+            return false;
+        }
+        self.push(event);
+        true
+    }
+
     pub fn is_terminal(&self) -> bool {
         self.terminal.is_some()
     }
@@ -152,6 +167,22 @@ mod tests {
         let mut state = SessionState::default();
         state.push(qr(1));
         assert_eq!(state.events_for(Some(99)), vec![(1, qr(1))]);
+    }
+
+    #[test]
+    fn a_replica_applies_events_once_and_in_order() {
+        let mut owner = SessionState::default();
+        let mut replica = SessionState::default();
+        let events = [qr(1), qr(2), StreamEvent::Connecting, connected()];
+        let ids: Vec<u64> = events.iter().map(|e| owner.push(e.clone()).unwrap()).collect();
+        assert!(!replica.apply(ids[1], events[1].clone()), "a gap is refused");
+        assert_eq!(replica.last_id(), 0);
+        for (id, event) in ids.iter().zip(&events) {
+            assert!(replica.apply(*id, event.clone()));
+            assert!(replica.apply(*id, event.clone()), "a repeat is harmless");
+        }
+        assert_eq!(replica, owner);
+        assert_eq!(replica.events_for(Some(1)), owner.events_for(Some(1)));
     }
 
     #[test]

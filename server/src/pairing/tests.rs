@@ -15,13 +15,14 @@ use tokio::time::Instant;
 
 use super::*;
 use crate::channels::{ChannelBook, LinkerKind};
-use crate::domain::{AccountId, ChannelName, PhoneNumber, Scopes};
+use crate::domain::{AccountId, ChannelName, PhoneNumber, Scopes, SessionId};
 use crate::linker::{SimConfig, SimulatedLinker};
 use crate::store::Store;
 
 struct Setup {
     _dir: tempfile::TempDir,
     engine: PairingEngine,
+    book: ChannelBook,
     sim: SimulatedLinker,
     account: AccountId,
     other: AccountId,
@@ -37,9 +38,10 @@ async fn setup(config: PairingConfig, sim: SimConfig) -> Setup {
         accounts.push(store.authenticate(&token.secret).await.unwrap().unwrap().account);
     }
     let linker = SimulatedLinker::new(sim);
-    let engine = PairingEngine::new(config, Arc::new(linker.clone()), ChannelBook::new(store));
+    let book = ChannelBook::new(store);
+    let engine = PairingEngine::new(config, Arc::new(linker.clone()), book.clone());
     tokio::time::pause();
-    Setup { _dir: dir, engine, sim: linker, account: accounts[0], other: accounts[1] }
+    Setup { _dir: dir, engine, book, sim: linker, account: accounts[0], other: accounts[1] }
 }
 
 async fn default_setup() -> Setup {
@@ -79,8 +81,8 @@ fn qr_data(event: &StreamEvent) -> &str {
 async fn codes_keep_coming_across_attempts_until_the_window_closes() {
     let s = default_setup().await;
     let started = Instant::now();
-    let session = s.engine.create(s.account, name()).unwrap();
-    let mut stream = s.engine.subscribe(s.account, &session.id, None).unwrap();
+    let session = s.engine.create(s.account, name()).await.unwrap();
+    let mut stream = s.engine.subscribe(s.account, &session.id, None).await.unwrap();
 
     let mut qr_times = Vec::new();
     let mut ids = Vec::new();
@@ -106,8 +108,8 @@ async fn codes_keep_coming_across_attempts_until_the_window_closes() {
 #[tokio::test]
 async fn no_code_outlives_the_window() {
     let s = default_setup().await;
-    let session = s.engine.create(s.account, name()).unwrap();
-    let mut stream = s.engine.subscribe(s.account, &session.id, None).unwrap();
+    let session = s.engine.create(s.account, name()).await.unwrap();
+    let mut stream = s.engine.subscribe(s.account, &session.id, None).await.unwrap();
     let created = time::OffsetDateTime::now_utc();
     let mut last_expiry = None;
     while let Some((_, event)) = stream.next().await {
@@ -130,19 +132,22 @@ async fn no_code_outlives_the_window() {
 #[tokio::test]
 async fn a_terminal_event_is_replayed_for_60_seconds_then_the_session_is_forgotten() {
     let s = default_setup().await;
-    let session = s.engine.create(s.account, name()).unwrap();
-    s.engine.cancel(s.account, &session.id).unwrap();
+    let session = s.engine.create(s.account, name()).await.unwrap();
+    s.engine.cancel(s.account, &session.id).await.unwrap();
     tokio::time::sleep(Duration::from_millis(1)).await;
 
     let (_, replayed) =
-        s.engine.subscribe(s.account, &session.id, None).unwrap().next().await.unwrap();
+        s.engine.subscribe(s.account, &session.id, None).await.unwrap().next().await.unwrap();
     assert_eq!(failure_code(&replayed), FailureCode::Cancelled);
 
     tokio::time::sleep(Duration::from_secs(59)).await;
-    assert!(s.engine.subscribe(s.account, &session.id, None).is_ok(), "still replayable at 59 s");
+    assert!(
+        s.engine.subscribe(s.account, &session.id, None).await.is_ok(),
+        "still replayable at 59 s"
+    );
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(
-        s.engine.subscribe(s.account, &session.id, None).err(),
+        s.engine.subscribe(s.account, &session.id, None).await.err(),
         Some(PairingError::NotFound)
     );
     assert_eq!(s.engine.session_count(), 0, "the session's memory is freed");
@@ -152,11 +157,14 @@ async fn a_terminal_event_is_replayed_for_60_seconds_then_the_session_is_forgott
 #[tokio::test]
 async fn another_accounts_session_looks_exactly_like_a_missing_one() {
     let s = default_setup().await;
-    let session = s.engine.create(s.account, name()).unwrap();
-    assert_eq!(s.engine.subscribe(s.other, &session.id, None).err(), Some(PairingError::NotFound));
-    assert_eq!(s.engine.cancel(s.other, &session.id), Err(PairingError::NotFound));
+    let session = s.engine.create(s.account, name()).await.unwrap();
+    assert_eq!(
+        s.engine.subscribe(s.other, &session.id, None).await.err(),
+        Some(PairingError::NotFound)
+    );
+    assert_eq!(s.engine.cancel(s.other, &session.id).await, Err(PairingError::NotFound));
     let (_, event) =
-        s.engine.subscribe(s.account, &session.id, None).unwrap().next().await.unwrap();
+        s.engine.subscribe(s.account, &session.id, None).await.unwrap().next().await.unwrap();
     assert!(matches!(event, StreamEvent::Qr(_)), "the owner's session was not touched");
 }
 
@@ -164,41 +172,44 @@ async fn another_accounts_session_looks_exactly_like_a_missing_one() {
 async fn live_sessions_per_account_are_capped_and_ended_ones_free_their_slot() {
     let config = PairingConfig { max_sessions_per_account: 2, ..PairingConfig::default() };
     let s = setup(config, SimConfig::default()).await;
-    let first = s.engine.create(s.account, name()).unwrap();
-    s.engine.create(s.account, name()).unwrap();
+    let first = s.engine.create(s.account, name()).await.unwrap();
+    s.engine.create(s.account, name()).await.unwrap();
 
     assert_eq!(
-        s.engine.create(s.account, name()).err(),
+        s.engine.create(s.account, name()).await.err(),
         Some(PairingError::TooManySessions { limit: 2 })
     );
-    assert!(s.engine.create(s.other, name()).is_ok(), "the cap is per account");
+    assert!(s.engine.create(s.other, name()).await.is_ok(), "the cap is per account");
 
-    s.engine.cancel(s.account, &first.id).unwrap();
+    s.engine.cancel(s.account, &first.id).await.unwrap();
     tokio::time::sleep(Duration::from_millis(1)).await;
-    assert!(s.engine.create(s.account, name()).is_ok(), "a cancelled session no longer counts");
+    assert!(
+        s.engine.create(s.account, name()).await.is_ok(),
+        "a cancelled session no longer counts"
+    );
 }
 
 #[tokio::test]
 async fn a_new_subscriber_gets_the_live_code_at_once_and_a_resuming_one_only_what_it_missed() {
     let s = default_setup().await;
-    let session = s.engine.create(s.account, name()).unwrap();
-    let mut first = s.engine.subscribe(s.account, &session.id, None).unwrap();
+    let session = s.engine.create(s.account, name()).await.unwrap();
+    let mut first = s.engine.subscribe(s.account, &session.id, None).await.unwrap();
     let (id1, qr1) = first.next().await.unwrap();
     tokio::time::sleep(Duration::from_secs(61)).await;
 
     // 61 s in, the second code is live; a new subscriber gets it without waiting for the third.
     let late = Instant::now();
     let (id2, qr2) =
-        s.engine.subscribe(s.account, &session.id, None).unwrap().next().await.unwrap();
+        s.engine.subscribe(s.account, &session.id, None).await.unwrap().next().await.unwrap();
     assert_eq!(late.elapsed(), Duration::ZERO);
     assert!(id2 > id1);
     assert_ne!(qr_data(&qr1), qr_data(&qr2));
 
     // Resuming after the first code gives the current one; resuming after the current one waits.
     let (resumed_id, _) =
-        s.engine.subscribe(s.account, &session.id, Some(id1)).unwrap().next().await.unwrap();
+        s.engine.subscribe(s.account, &session.id, Some(id1)).await.unwrap().next().await.unwrap();
     assert_eq!(resumed_id, id2);
-    let mut caught_up = s.engine.subscribe(s.account, &session.id, Some(id2)).unwrap();
+    let mut caught_up = s.engine.subscribe(s.account, &session.id, Some(id2)).await.unwrap();
     let (next_id, _) = caught_up.next().await.unwrap();
     assert!(next_id > id2);
     assert_elapsed(late, 19); // it waited for the next rotation
@@ -211,9 +222,9 @@ async fn a_stalled_subscriber_delays_no_one_and_skips_only_stale_codes() {
         SimConfig { link_delay: Duration::from_secs(5), ..SimConfig::default() },
     )
     .await;
-    let session = s.engine.create(s.account, name()).unwrap();
-    let mut stalled = s.engine.subscribe(s.account, &session.id, None).unwrap();
-    let mut healthy = s.engine.subscribe(s.account, &session.id, None).unwrap();
+    let session = s.engine.create(s.account, name()).await.unwrap();
+    let mut stalled = s.engine.subscribe(s.account, &session.id, None).await.unwrap();
+    let mut healthy = s.engine.subscribe(s.account, &session.id, None).await.unwrap();
     let (_, first) = stalled.next().await.unwrap();
 
     let started = Instant::now();
@@ -233,7 +244,7 @@ async fn a_stalled_subscriber_delays_no_one_and_skips_only_stale_codes() {
         )
         .unwrap();
     assert_eq!(healthy.next().await.unwrap().1, StreamEvent::Connecting);
-    s.engine.cancel(s.account, &session.id).unwrap();
+    s.engine.cancel(s.account, &session.id).await.unwrap();
     assert_eq!(failure_code(&healthy.next().await.unwrap().1), FailureCode::Cancelled);
 
     // The stalled subscriber wakes up: it skipped the replaced codes but not `connecting` or the
@@ -249,8 +260,8 @@ async fn a_stalled_subscriber_delays_no_one_and_skips_only_stale_codes() {
 async fn after_a_scan_the_window_no_longer_expires_but_linking_is_bounded() {
     let never_links = SimConfig { link_delay: Duration::from_secs(3600), ..SimConfig::default() };
     let s = setup(PairingConfig::default(), never_links).await;
-    let session = s.engine.create(s.account, name()).unwrap();
-    let mut stream = s.engine.subscribe(s.account, &session.id, None).unwrap();
+    let session = s.engine.create(s.account, name()).await.unwrap();
+    let mut stream = s.engine.subscribe(s.account, &session.id, None).await.unwrap();
     tokio::time::sleep(Duration::from_secs(280)).await;
     let code = s.engine.state(s.account, &session.id).unwrap().live_qr().unwrap().data.clone();
     s.sim
@@ -299,8 +310,8 @@ async fn each_failed_outcome_of_the_phone_ends_the_session_with_its_code() {
             }),
         ),
     ] {
-        let session = s.engine.create(s.account, name()).unwrap();
-        let mut stream = s.engine.subscribe(s.account, &session.id, None).unwrap();
+        let session = s.engine.create(s.account, name()).await.unwrap();
+        let mut stream = s.engine.subscribe(s.account, &session.id, None).await.unwrap();
         let code = qr_data(&stream.next().await.unwrap().1).to_owned();
         s.sim
             .scan(&code, PhoneNumber::parse("+56912345678").unwrap(), String::new(), outcome)
@@ -320,8 +331,8 @@ async fn each_failed_outcome_of_the_phone_ends_the_session_with_its_code() {
 #[tokio::test]
 async fn shutdown_ends_every_stream_with_server_shutdown_and_refuses_new_sessions() {
     let s = default_setup().await;
-    let session = s.engine.create(s.account, name()).unwrap();
-    let mut stream = s.engine.subscribe(s.account, &session.id, None).unwrap();
+    let session = s.engine.create(s.account, name()).await.unwrap();
+    let mut stream = s.engine.subscribe(s.account, &session.id, None).await.unwrap();
     stream.next().await.unwrap();
 
     s.engine.shutdown();
@@ -330,14 +341,14 @@ async fn shutdown_ends_every_stream_with_server_shutdown_and_refuses_new_session
     assert_eq!(failure_code(&last), FailureCode::ServerShutdown);
     assert!(stream.next().await.is_none());
     assert!(ended.elapsed() < Duration::from_secs(1));
-    assert_eq!(s.engine.create(s.account, name()).err(), Some(PairingError::ShuttingDown));
+    assert_eq!(s.engine.create(s.account, name()).await.err(), Some(PairingError::ShuttingDown));
 }
 
 #[tokio::test]
 async fn dropping_the_engine_stops_every_session_task() {
     let s = default_setup().await;
     for _ in 0..3 {
-        s.engine.create(s.account, name()).unwrap();
+        s.engine.create(s.account, name()).await.unwrap();
     }
     tokio::time::sleep(Duration::from_millis(1)).await;
     assert_eq!(s.sim.live_codes(), 3);
@@ -386,8 +397,9 @@ async fn no_code_within_the_connect_timeout_fails_the_session_as_whatsapp_unreac
     let (_dir, engine) = unreachable_engine(Unreachable::default()).await;
     tokio::time::pause();
     let started = Instant::now();
-    let session = engine.create(AccountId(1), name()).unwrap();
-    let events: Vec<_> = engine.subscribe(AccountId(1), &session.id, None).unwrap().collect().await;
+    let session = engine.create(AccountId(1), name()).await.unwrap();
+    let events: Vec<_> =
+        engine.subscribe(AccountId(1), &session.id, None).await.unwrap().collect().await;
     assert_eq!(events.len(), 1);
     let StreamEvent::Failed(failed) = &events[0].1 else { panic!("{events:?}") };
     assert_eq!(failed.code, FailureCode::WhatsappUnreachable);
@@ -402,7 +414,7 @@ async fn a_stopped_engine_has_waited_for_every_attempt_to_release_what_it_held()
     let (_dir, engine) = unreachable_engine(linker).await;
     tokio::time::pause();
     for _ in 0..3 {
-        engine.create(AccountId(1), name()).unwrap();
+        engine.create(AccountId(1), name()).await.unwrap();
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
 
@@ -413,4 +425,86 @@ async fn a_stopped_engine_has_waited_for_every_attempt_to_release_what_it_held()
     assert_eq!(released.load(std::sync::atomic::Ordering::SeqCst), 3, "every attempt cleaned up");
     assert_elapsed(stopping, 2);
     assert_eq!(engine.session_count(), 0, "no driver outlived the stop");
+}
+
+/// The engine's side of [`Peers`], recorded: what a cluster sees of this server's sessions.
+#[derive(Default)]
+struct RecordedPeers {
+    created: std::sync::Mutex<Vec<SessionId>>,
+    published: std::sync::Mutex<Vec<(SessionId, u64, StreamEvent)>>,
+    fence: std::sync::Mutex<tokio_util::sync::CancellationToken>,
+}
+
+impl Peers for RecordedPeers {
+    fn created<'a>(
+        &'a self,
+        id: &'a SessionId,
+        _account: AccountId,
+    ) -> futures::future::BoxFuture<'a, anyhow::Result<()>> {
+        self.created.lock().unwrap().push(id.clone());
+        Box::pin(async { Ok(()) })
+    }
+
+    fn published(&self, id: &SessionId, seq: u64, event: &StreamEvent) {
+        self.published.lock().unwrap().push((id.clone(), seq, event.clone()));
+    }
+
+    fn replica<'a>(
+        &'a self,
+        _account: AccountId,
+        _id: &'a SessionId,
+    ) -> futures::future::BoxFuture<'a, anyhow::Result<Option<Replica>>> {
+        Box::pin(async { Ok(None) })
+    }
+
+    fn cancel<'a>(
+        &'a self,
+        _account: AccountId,
+        _id: &'a SessionId,
+    ) -> futures::future::BoxFuture<'a, anyhow::Result<bool>> {
+        Box::pin(async { Ok(false) })
+    }
+
+    fn fence(&self) -> tokio_util::sync::CancellationToken {
+        self.fence.lock().unwrap().clone()
+    }
+}
+
+#[tokio::test]
+async fn in_a_cluster_every_event_is_published_with_its_stream_id_and_a_fence_ends_sessions() {
+    let s = default_setup().await;
+    let peers = Arc::new(RecordedPeers::default());
+    let linker = Arc::new(s.sim.clone());
+    let engine =
+        PairingEngine::in_cluster(PairingConfig::default(), linker, s.book.clone(), peers.clone());
+    let session = engine.create(s.account, name()).await.unwrap();
+    assert_eq!(
+        peers.created.lock().unwrap().as_slice(),
+        std::slice::from_ref(&session.id),
+        "known before it runs"
+    );
+    let mut stream = engine.subscribe(s.account, &session.id, None).await.unwrap();
+    let mut seen = vec![stream.next().await.unwrap()];
+    tokio::time::advance(Duration::from_secs(61)).await;
+    seen.push(stream.next().await.unwrap());
+
+    // The lease is lost: the session ends with `owner_lost`, and no new one starts.
+    peers.fence.lock().unwrap().cancel();
+    let (id, last) = stream.next().await.unwrap();
+    assert_eq!(failure_code(&last), FailureCode::OwnerLost);
+    seen.push((id, last));
+    assert!(stream.next().await.is_none());
+    assert_eq!(engine.create(s.account, name()).await.err(), Some(PairingError::Unavailable));
+
+    let published: Vec<(u64, StreamEvent)> = peers
+        .published
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(session_id, seq, event)| {
+            assert_eq!(session_id, &session.id);
+            (*seq, event.clone())
+        })
+        .collect();
+    assert_eq!(published, seen, "each event once, in order, with the id its stream showed");
 }

@@ -79,8 +79,9 @@ pub struct DatabaseLock {
 pub enum DatabaseLockError {
     /// Another server serves this database.
     #[error(
-        "another keebai-server is already serving this database (--database-url); several \
-         servers on one database (cluster mode) are not supported yet: stop the other one first"
+        "another keebai-server with the whatsapp linker is already serving this database \
+         (--database-url); several such servers on one database need the device keys in \
+         Postgres, which are not built yet: stop the other one first"
     )]
     Held,
     /// The database could not be asked.
@@ -90,7 +91,8 @@ pub enum DatabaseLockError {
 
 impl Store {
     /// Takes the database for this process when it is Postgres (`None` on SQLite, whose data
-    /// directory's [`DataDirLock`] does the job).
+    /// directory's [`DataDirLock`] does the job). Only the whatsapp linker takes it: its device
+    /// keys live in files of one server's data directory, so one server runs its channels.
     pub async fn lock_for_serving(&self) -> Result<Option<DatabaseLock>, DatabaseLockError> {
         let Pool::Postgres(pool) = self.pool() else { return Ok(None) };
         let mut connection = pool.acquire().await.map_err(StoreError::from)?.detach();

@@ -225,6 +225,14 @@ impl Store {
         &self.pool
     }
 
+    /// The Postgres pool, for cluster mode; `None` on SQLite.
+    pub fn postgres(&self) -> Option<&PgPool> {
+        match &self.pool {
+            Pool::Postgres(pool) => Some(pool),
+            Pool::Sqlite(_) => None,
+        }
+    }
+
     /// Closes every connection (and checkpoints SQLite's WAL) before the process ends.
     pub async fn close(&self) {
         on_pool!(self, |pool| pool.close().await);

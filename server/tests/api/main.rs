@@ -1,6 +1,7 @@
 //! Integration tests of the v1 API over real HTTP on port 0, each with its own temp data dir.
 
 mod abuse;
+mod cluster;
 mod connect;
 mod faults;
 mod host;

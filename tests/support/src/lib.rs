@@ -28,7 +28,7 @@ pub use api::{Api, assert_error};
 pub use app::{
     TestApp, spawn_app, spawn_app_in, spawn_app_with, spawn_fast_rotating_app, spawn_postgres_app,
 };
-pub use postgres::fresh_database;
+pub use postgres::{OwnPostgres, fresh_database};
 pub use process::{Exit, Serve, ServerBinary, ServerProcess};
 pub use sse::{EVENT_TIMEOUT, SseReader};
 pub use stalled::StalledSubscriber;

@@ -43,3 +43,59 @@ pub async fn fresh_database() -> SecretString {
     url.set_path(&name);
     SecretString::from(url.to_string())
 }
+
+/// A Postgres server of one test's own (`scripts/postgres.sh start`), for tests that restart
+/// it; stopped and deleted when dropped.
+pub struct OwnPostgres {
+    /// `postgres://postgres@127.0.0.1:<port>/postgres`.
+    pub url: SecretString,
+    dir: String,
+}
+
+fn postgres_script() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/postgres.sh")
+}
+
+impl OwnPostgres {
+    pub fn start() -> Self {
+        let out = std::process::Command::new("bash")
+            .arg(postgres_script())
+            .arg("start")
+            .output()
+            .expect("bash runs scripts/postgres.sh");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let printed = String::from_utf8(out.stdout).expect("the script prints text");
+        let value = |var: &str| {
+            printed
+                .lines()
+                .find_map(|line| line.strip_prefix(&format!("export {var}=")))
+                .unwrap_or_else(|| panic!("scripts/postgres.sh prints {var}"))
+                .trim_matches('\'')
+                .to_owned()
+        };
+        Self {
+            url: SecretString::from(value("KEEBAI_TEST_DATABASE_URL")),
+            dir: value("KEEBAI_TEST_POSTGRES_DIR"),
+        }
+    }
+
+    /// Restarts the server (fast shutdown: every connection is dropped) and waits until it
+    /// accepts connections again.
+    pub fn restart(&self) {
+        let out = std::process::Command::new("bash")
+            .arg(postgres_script())
+            .args(["restart", &self.dir])
+            .output()
+            .expect("bash runs scripts/postgres.sh");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+impl Drop for OwnPostgres {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("bash")
+            .arg(postgres_script())
+            .args(["stop", &self.dir])
+            .output();
+    }
+}

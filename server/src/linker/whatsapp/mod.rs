@@ -161,8 +161,8 @@ mod tests {
         let engine = PairingEngine::new(PairingConfig::default(), Arc::new(Schedule), book);
         tokio::time::pause();
         let started = tokio::time::Instant::now();
-        let session = engine.create(AccountId(1), ChannelName::default_name()).unwrap();
-        let mut stream = engine.subscribe(AccountId(1), &session.id, None).unwrap();
+        let session = engine.create(AccountId(1), ChannelName::default_name()).await.unwrap();
+        let mut stream = engine.subscribe(AccountId(1), &session.id, None).await.unwrap();
 
         let mut codes = Vec::new();
         let terminal = loop {

@@ -1,0 +1,329 @@
+//! The events of pairing sessions across servers.
+//!
+//! The server that runs a session queues each event it publishes; one writer task writes them in
+//! order, in batches, each batch in one transaction with a `pg_notify('keebai_pairing', …)` that
+//! names the sessions (ids only: a payload holds at most 8000 bytes, and the rows hold the data).
+//! A server that someone watches another server's session on keeps a replica of its state,
+//! brought up to date from the table whenever the session is named, after a reconnect of the
+//! listener, and on the safety poll.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use keebai_protocol::StreamEvent;
+use tokio::sync::{mpsc, watch};
+
+use super::Inner;
+use crate::domain::{AccountId, SessionId};
+use crate::pairing::{Replica, SessionState};
+use crate::store::StoreError;
+use crate::sync::lock;
+
+/// The channel that names sessions with new events.
+pub(super) const PAIRING_CHANNEL: &str = "keebai_pairing";
+/// A NOTIFY payload stays under Postgres' limit of 8000 bytes.
+const PAYLOAD_LIMIT: usize = 7000;
+/// The most events written in one transaction.
+const BATCH: usize = 512;
+
+/// One event on its way to the table.
+pub(super) struct Outgoing {
+    session: SessionId,
+    seq: u64,
+    event: StreamEvent,
+}
+
+pub(super) struct Relay {
+    writer: Mutex<Option<mpsc::UnboundedSender<Outgoing>>>,
+    replicas: Mutex<HashMap<SessionId, Followed>>,
+}
+
+/// A session of another server that someone here watches.
+struct Followed {
+    state: watch::Sender<SessionState>,
+    watchers: usize,
+}
+
+impl Relay {
+    pub(super) fn new() -> (Self, mpsc::UnboundedReceiver<Outgoing>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let relay = Self { writer: Mutex::new(Some(tx)), replicas: Mutex::new(HashMap::new()) };
+        (relay, rx)
+    }
+
+    /// Queues an event of a session that runs here. Unbounded: a session publishes a few
+    /// dozen events in its life, and while the database is away they wait here, in order.
+    pub(super) fn publish(&self, session: &SessionId, seq: u64, event: &StreamEvent) {
+        let outgoing = Outgoing { session: session.clone(), seq, event: event.clone() };
+        let sent = lock(&self.writer).as_ref().map(|writer| writer.send(outgoing).is_ok());
+        if sent != Some(true) {
+            tracing::debug!(session = %session, "an event published after the cluster stopped was dropped");
+        }
+    }
+
+    /// No more events: the writer finishes the queue and ends.
+    pub(super) fn close(&self) {
+        lock(&self.writer).take();
+    }
+
+    /// The followed sessions and the last event each has applied.
+    pub(super) fn positions(&self, only: Option<&[SessionId]>) -> (Vec<String>, Vec<i64>) {
+        let replicas = lock(&self.replicas);
+        let mut ids = Vec::new();
+        let mut after = Vec::new();
+        let mut add = |id: &SessionId, followed: &Followed| {
+            ids.push(id.to_string());
+            after.push(i64::try_from(followed.state.borrow().last_id()).unwrap_or(i64::MAX));
+        };
+        match only {
+            Some(only) => only.iter().for_each(|id| {
+                if let Some(followed) = replicas.get(id) {
+                    add(id, followed);
+                }
+            }),
+            None => replicas.iter().for_each(|(id, followed)| add(id, followed)),
+        }
+        (ids, after)
+    }
+
+    /// Applies fetched events, in order, to the replicas still followed.
+    fn apply(&self, rows: Vec<(String, i64, String, String)>) {
+        let replicas = lock(&self.replicas);
+        let mut current: Option<(&str, bool)> = None;
+        for (session, seq, name, data) in &rows {
+            if let Some((id, in_order)) = current
+                && id == session
+                && !in_order
+            {
+                continue;
+            }
+            let Ok(id) = SessionId::parse(session) else { continue };
+            let Some(followed) = replicas.get(&id) else { continue };
+            let event = match StreamEvent::parse(name, data) {
+                Ok(event) => event,
+                Err(error) => {
+                    tracing::error!(session, seq, %error, "a stored pairing event could not be read");
+                    current = Some((session, false));
+                    continue;
+                }
+            };
+            let seq = u64::try_from(*seq).unwrap_or_default();
+            let mut in_order = true;
+            followed.state.send_if_modified(|state| {
+                let before = state.last_id();
+                in_order = state.apply(seq, event);
+                state.last_id() != before
+            });
+            current = Some((session, in_order));
+        }
+    }
+}
+
+/// Writes queued events in order until the relay is closed and the queue is empty. A batch
+/// that the database cannot take right now is retried (the stream on another server pauses
+/// and then goes on from the next id); one it refuses for good is logged and dropped.
+pub(super) async fn write(inner: Arc<Inner>, mut queue: mpsc::UnboundedReceiver<Outgoing>) {
+    let mut batch = Vec::with_capacity(BATCH);
+    while queue.recv_many(&mut batch, BATCH).await > 0 {
+        let mut delay = Duration::from_millis(50);
+        loop {
+            match write_batch(&inner, &batch).await {
+                Ok(()) => break,
+                Err(StoreError::Unavailable(error)) => {
+                    tracing::warn!(%error, events = batch.len(), "the database cannot take pairing events right now; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(1));
+                }
+                Err(error) => {
+                    tracing::error!(error = ?error, events = batch.len(), "pairing events could not be written");
+                    break;
+                }
+            }
+        }
+        batch.clear();
+    }
+}
+
+async fn write_batch(inner: &Inner, batch: &[Outgoing]) -> Result<(), StoreError> {
+    let mut sessions: Vec<String> = batch.iter().map(|o| o.session.to_string()).collect();
+    sessions.sort_unstable();
+    sessions.dedup();
+    let mut tx = inner.pool.begin().await?;
+    // The sessions' rows are locked, and only sessions that have not ended take events: a
+    // session that the sweeper ended (`owner_lost`) while this server was away stays ended.
+    let open: Vec<(String,)> = sqlx::query_as(
+        "SELECT id FROM pairing_sessions WHERE id = ANY($1) AND ended_at IS NULL
+         ORDER BY id FOR UPDATE",
+    )
+    .bind(&sessions)
+    .fetch_all(&mut *tx)
+    .await?;
+    let open: std::collections::HashSet<String> = open.into_iter().map(|(id,)| id).collect();
+    let (mut ids, mut seqs, mut names, mut datas, mut qrs, mut ended) =
+        (vec![], vec![], vec![], vec![], vec![], vec![]);
+    for outgoing in batch {
+        let id = outgoing.session.to_string();
+        if !open.contains(&id) {
+            continue;
+        }
+        if outgoing.event.is_terminal() {
+            ended.push(id.clone());
+        }
+        qrs.push(match &outgoing.event {
+            StreamEvent::Qr(qr) => Some(qr.data.clone()),
+            _ => None,
+        });
+        ids.push(id);
+        seqs.push(i64::try_from(outgoing.seq).unwrap_or(i64::MAX));
+        names.push(outgoing.event.name().as_str());
+        datas.push(outgoing.event.data_json());
+    }
+    if ids.is_empty() {
+        return Ok(tx.commit().await?);
+    }
+    sqlx::query(
+        "INSERT INTO pairing_events (session_id, seq, event, data, qr)
+         SELECT * FROM UNNEST($1::text[], $2::int8[], $3::text[], $4::text[], $5::text[])
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(&ids)
+    .bind(&seqs)
+    .bind(&names)
+    .bind(&datas)
+    .bind(&qrs)
+    .execute(&mut *tx)
+    .await?;
+    if !ended.is_empty() {
+        sqlx::query("UPDATE pairing_sessions SET ended_at = now() WHERE id = ANY($1)")
+            .bind(&ended)
+            .execute(&mut *tx)
+            .await?;
+    }
+    let mut named: Vec<&String> = open.iter().collect();
+    named.sort_unstable();
+    notify(&mut tx, &named).await?;
+    Ok(tx.commit().await?)
+}
+
+/// Names `sessions` on [`PAIRING_CHANNEL`], in as few notifications as fit.
+pub(super) async fn notify(
+    tx: &mut sqlx::PgConnection,
+    sessions: &[&String],
+) -> Result<(), sqlx::Error> {
+    let mut payload = String::new();
+    for (i, id) in sessions.iter().enumerate() {
+        if !payload.is_empty() {
+            payload.push(' ');
+        }
+        payload.push_str(id);
+        if payload.len() > PAYLOAD_LIMIT || i + 1 == sessions.len() {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(PAIRING_CHANNEL)
+                .bind(&payload)
+                .execute(&mut *tx)
+                .await?;
+            payload.clear();
+        }
+    }
+    Ok(())
+}
+
+/// Records a session created here, before its id is handed out.
+pub(super) async fn created(
+    inner: &Inner,
+    id: &SessionId,
+    account: AccountId,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO pairing_sessions (id, account_id, owner) VALUES ($1, $2, $3)")
+        .bind(id.as_str())
+        .bind(account.0)
+        .bind(&inner.me)
+        .execute(&inner.pool)
+        .await?;
+    Ok(())
+}
+
+/// Follows a session of `account` that another server runs. `None`: no such session.
+pub(super) async fn follow(
+    inner: &Arc<Inner>,
+    account: AccountId,
+    id: &SessionId,
+) -> Result<Option<Replica>, sqlx::Error> {
+    let found: Option<(i64,)> =
+        sqlx::query_as("SELECT account_id FROM pairing_sessions WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_optional(&inner.pool)
+            .await?;
+    if found != Some((account.0,)) {
+        return Ok(None);
+    }
+    let state = {
+        let mut replicas = lock(&inner.relay.replicas);
+        let followed = replicas.entry(id.clone()).or_insert_with(|| Followed {
+            state: watch::Sender::new(SessionState::default()),
+            watchers: 0,
+        });
+        followed.watchers += 1;
+        followed.state.subscribe()
+    };
+    let following = Following { inner: inner.clone(), id: id.clone() };
+    // Events that arrive while this runs are applied once either way.
+    catch_up(inner, Some(std::slice::from_ref(id))).await?;
+    Ok(Some(Replica { state, following: Box::new(following) }))
+}
+
+/// One watcher of a replica; the last one dropped stops following the session.
+struct Following {
+    inner: Arc<Inner>,
+    id: SessionId,
+}
+
+impl Drop for Following {
+    fn drop(&mut self) {
+        let mut replicas = lock(&self.inner.relay.replicas);
+        if let Some(followed) = replicas.get_mut(&self.id) {
+            followed.watchers -= 1;
+            if followed.watchers == 0 {
+                replicas.remove(&self.id);
+            }
+        }
+        let capacity = replicas.capacity();
+        if capacity > 1024 && replicas.len() < capacity / 8 {
+            let len = replicas.len();
+            replicas.shrink_to(len * 2);
+        }
+    }
+}
+
+/// Brings replicas up to date from the table: `only` those sessions, or every one followed.
+pub(super) async fn catch_up(inner: &Inner, only: Option<&[SessionId]>) -> Result<(), sqlx::Error> {
+    let (ids, after) = inner.relay.positions(only);
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<(String, i64, String, String)> = sqlx::query_as(
+        "SELECT e.session_id, e.seq, e.event, e.data
+         FROM UNNEST($1::text[], $2::int8[]) AS followed (id, after)
+         JOIN pairing_events e ON e.session_id = followed.id AND e.seq > followed.after
+         ORDER BY e.session_id, e.seq",
+    )
+    .bind(&ids)
+    .bind(&after)
+    .fetch_all(&inner.pool)
+    .await?;
+    inner.relay.apply(rows);
+    Ok(())
+}
+
+/// The server that runs the (live) session that showed `qr`.
+pub(super) async fn owner_of_qr(inner: &Inner, qr: &str) -> anyhow::Result<Option<String>> {
+    let owner: Option<(String,)> = sqlx::query_as(
+        "SELECT s.owner FROM pairing_events e JOIN pairing_sessions s ON s.id = e.session_id
+         WHERE e.qr = $1 LIMIT 1",
+    )
+    .bind(qr)
+    .fetch_optional(&inner.pool)
+    .await?;
+    Ok(owner.map(|(owner,)| owner))
+}
