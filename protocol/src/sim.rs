@@ -9,6 +9,9 @@ pub const SCAN_PATH: &str = "/sim/scan";
 pub const UNLINK_PATH: &str = "/sim/unlink";
 /// `GET ?channel_id=`: what a simulated channel sent ([`SimMessages`]).
 pub const MESSAGES_PATH: &str = "/sim/messages";
+/// `GET`: the simulated channels that this server keeps live ([`SimLive`]); in cluster mode,
+/// the ones whose lease it holds.
+pub const LIVE_PATH: &str = "/sim/live";
 
 /// What the simulated phone does after scanning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -58,4 +61,10 @@ pub struct SimMessage {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SimMessages {
     pub data: Vec<SimMessage>,
+}
+
+/// `GET /sim/live`: channel ids, sorted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimLive {
+    pub data: Vec<String>,
 }

@@ -25,8 +25,8 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
 use crate::api::{self, AppState};
-use crate::channels::{ChannelBook, Channels, LiveChannels};
-use crate::cluster::{CANCEL_SESSION, CancelRequest, Cluster, ClusterConfig};
+use crate::channels::{ChannelBook, Channels, ForwardedSend, LiveChannels, SendOutcome};
+use crate::cluster::{CANCEL_SESSION, CancelRequest, Cluster, ClusterConfig, SEND_TEXT};
 use crate::config::{LinkerChoice, ServeArgs};
 use crate::domain::{AccountId, SessionId};
 use crate::host::{self, ApiClient, HostState, load_or_mint_pat};
@@ -87,7 +87,10 @@ impl App {
         let (linker, live, sim, whatsapp): (Arc<dyn Linker>, Arc<dyn LiveChannels>, _, _) =
             match args.linker {
                 LinkerChoice::Simulated => {
-                    let sim = SimulatedLinker::new(args.sim());
+                    let sim = match store.postgres() {
+                        Some(pool) => SimulatedLinker::in_cluster(args.sim(), pool.clone()),
+                        None => SimulatedLinker::new(args.sim()),
+                    };
                     (Arc::new(sim.clone()), Arc::new(sim.clone()), Some(sim), None)
                 }
                 LinkerChoice::Whatsapp => {
@@ -116,7 +119,23 @@ impl App {
             }
             None => PairingEngine::new(pairing.clone(), linker, book.clone()),
         };
-        let channels = Channels::new(book, store.clone(), live.clone());
+        // Channels are placed across servers for the simulated linker; the whatsapp linker's
+        // device keys are files of this server's data directory, so it runs them all (and is
+        // the only whatsapp server on its database).
+        let channels = match (&cluster, args.linker) {
+            (Some(cluster), LinkerChoice::Simulated) => {
+                let channels = Channels::in_cluster(
+                    book.clone(),
+                    store.clone(),
+                    live.clone(),
+                    Arc::new(cluster.clone()),
+                );
+                serve_sends(cluster, channels.clone());
+                cluster.place_channels(live.clone(), book);
+                channels
+            }
+            _ => Channels::new(book, store.clone(), live.clone()),
+        };
         let per_minute = std::num::NonZeroU32::new(args.auth_failures_per_minute)
             .context("--auth-failures-per-minute must be at least 1")?;
         let auth_failures = Arc::new(crate::api::limit::AuthFailures::new(per_minute));
@@ -256,6 +275,23 @@ fn serve_cancels(cluster: &Cluster, engine: WeakEngine) {
                 Err(_) => false,
             };
             Box::pin(std::future::ready(found.to_string()))
+        }),
+    );
+}
+
+/// Another server's request to send a recorded message on a channel that runs here.
+fn serve_sends(cluster: &Cluster, channels: Channels) {
+    cluster.serve(
+        SEND_TEXT,
+        Arc::new(move |body: String| {
+            let channels = channels.clone();
+            Box::pin(async move {
+                let outcome = match serde_json::from_str::<ForwardedSend>(&body) {
+                    Ok(send) => channels.send_forwarded(send).await,
+                    Err(_) => SendOutcome::Failed,
+                };
+                serde_json::to_string(&outcome).unwrap_or_else(|_| "\"failed\"".to_owned())
+            })
         }),
     );
 }

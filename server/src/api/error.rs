@@ -184,6 +184,13 @@ impl From<ChannelError> for ApiError {
             }
             ChannelError::Store(error) => error.into(),
             ChannelError::Send(error) => Self::Internal(error),
+            ChannelError::Unconfirmed => Self::unavailable(
+                "The server that runs this channel took the message but did not confirm it in \
+                 time; it may have been sent. Check with the recipient before sending it again.",
+            ),
+            ChannelError::ClusterUnavailable => {
+                Self::unavailable("The service is unavailable right now; try again shortly.")
+            }
         }
     }
 }

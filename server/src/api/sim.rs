@@ -8,7 +8,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use keebai_protocol::ErrorCode;
 use keebai_protocol::sim::{
-    MESSAGES_PATH, SCAN_PATH, SimMessages, SimScanRequest, SimUnlinkRequest, UNLINK_PATH,
+    LIVE_PATH, MESSAGES_PATH, SCAN_PATH, SimLive, SimMessages, SimScanRequest, SimUnlinkRequest,
+    UNLINK_PATH,
 };
 use serde::Deserialize;
 
@@ -50,11 +51,14 @@ pub fn router(sim: SimulatedLinker, channels: Channels, cluster: Option<Cluster>
             }),
         );
     }
-    Router::new()
+    let mut router = Router::new()
         .route(SCAN_PATH, post(scan))
         .route(UNLINK_PATH, post(unlink))
-        .route(MESSAGES_PATH, get(messages))
-        .with_state(Phone { sim, channels, cluster })
+        .route(MESSAGES_PATH, get(messages));
+    if sim.live().is_some() {
+        router = router.route(LIVE_PATH, get(live));
+    }
+    router.with_state(Phone { sim, channels, cluster })
 }
 
 fn scan_here(sim: &SimulatedLinker, body: SimScanRequest) -> Result<(), ScanError> {
@@ -140,5 +144,11 @@ async fn messages(
             "The `channel_id` query parameter is required.",
         )
     })?;
-    Ok(Json(SimMessages { data: phone.sim.messages(&channel_id(&raw)?) }))
+    Ok(Json(SimMessages { data: phone.sim.messages(&channel_id(&raw)?).await? }))
+}
+
+/// Cluster mode: the simulated channels this server keeps live.
+async fn live(State(phone): State<Phone>) -> Json<SimLive> {
+    let live = phone.sim.live().unwrap_or_default();
+    Json(SimLive { data: live.iter().map(ToString::to_string).collect() })
 }

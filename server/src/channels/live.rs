@@ -3,7 +3,7 @@
 use futures::future::BoxFuture;
 
 use super::channel::{Channel, LinkerKind};
-use crate::domain::{MessageId, MessageText, PhoneNumber};
+use crate::domain::{ChannelId, MessageId, MessageText, PhoneNumber};
 
 /// Why a text could not be sent.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +34,14 @@ pub trait LiveChannels: Send + Sync + 'static {
         to: &'a PhoneNumber,
         text: &'a MessageText,
     ) -> BoxFuture<'a, Result<(), SendError>>;
+
+    /// Cluster mode: this server now holds the channel's lease, so it keeps the channel live.
+    /// Starting a channel that is live already changes nothing.
+    fn start<'a>(&'a self, channel: &'a Channel) -> BoxFuture<'a, ()>;
+
+    /// Cluster mode: hands a channel over: stops its connection and waits until it has closed
+    /// (and flushed what it keeps), so that the next holder starts from a settled state.
+    fn stop_one<'a>(&'a self, id: &'a ChannelId) -> BoxFuture<'a, ()>;
 
     /// Stops every channel's connection and waits until each has closed (at server shutdown,
     /// after pairing has stopped). Nothing is live afterwards.

@@ -4,6 +4,8 @@
 //! - `channel`: [`Channel`], [`LinkerKind`] and the causes of [`Unlinked`].
 //! - `book`: [`ChannelBook`], the one writer of channel rows: link (new or again) and unlink.
 //! - `live`: [`LiveChannels`], the trait a linker's run-time side implements (send, stop).
+//! - `placement`: [`Placement`], cluster mode's view of which server runs a channel, and a
+//!   send carried out there.
 //! - `service`: [`Channels`], what the API calls: list, get, send a text, unlink (simulated).
 //!
 //! Pairing records a linked device with [`ChannelBook::link`]; the linker then keeps its
@@ -14,11 +16,13 @@
 mod book;
 mod channel;
 mod live;
+mod placement;
 mod service;
 
 pub use book::{ChannelBook, NewLink};
 pub use channel::{Channel, LinkerKind, Unlinked};
 pub use live::{LiveChannels, SendError};
+pub use placement::{ForwardError, ForwardedSend, Placement, Runs, SendOutcome};
 pub use service::{ChannelError, Channels};
 
 #[cfg(test)]

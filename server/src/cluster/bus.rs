@@ -48,6 +48,11 @@ impl Bus {
         lock(&self.handlers).get(kind).cloned()
     }
 
+    /// Forgets every handler (they may hold what holds the cluster).
+    pub(super) fn clear(&self) {
+        lock(&self.handlers).clear();
+    }
+
     pub(super) fn waiting_ids(&self) -> Vec<i64> {
         lock(&self.waiting).keys().copied().collect()
     }
@@ -58,6 +63,7 @@ pub(super) async fn call(
     target: &str,
     kind: &str,
     body: String,
+    timeout: std::time::Duration,
 ) -> Result<String, BusError> {
     let (reply_tx, reply_rx) = oneshot::channel();
     let mut tx = inner.pool.begin().await?;
@@ -80,7 +86,7 @@ pub(super) async fn call(
     lock(&inner.bus.waiting).insert(id, reply_tx);
     let waited = async {
         tx.commit().await?;
-        Ok::<_, sqlx::Error>(tokio::time::timeout(inner.config.call_timeout, reply_rx).await)
+        Ok::<_, sqlx::Error>(tokio::time::timeout(timeout, reply_rx).await)
     }
     .await;
     let outcome = match waited {

@@ -18,6 +18,7 @@
 mod bus;
 mod listener;
 mod membership;
+mod placement;
 mod relay;
 mod sweeper;
 
@@ -31,8 +32,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use bus::{BusError, Handler};
+pub use placement::SEND_TEXT;
 
-use crate::domain::{AccountId, SessionId, random_hex};
+use crate::domain::{AccountId, ChannelId, SessionId, random_hex};
 use crate::pairing::Replica;
 
 /// The timings of cluster mode.
@@ -52,6 +54,10 @@ pub struct ClusterConfig {
     pub replay: Duration,
     /// How long a request to another server waits for its reply.
     pub call_timeout: Duration,
+    /// How long a text forwarded to the server that runs its channel waits to be confirmed.
+    pub send_timeout: Duration,
+    /// How often a server reconciles the channels it runs with the leases it holds.
+    pub place_every: Duration,
 }
 
 impl Default for ClusterConfig {
@@ -63,6 +69,8 @@ impl Default for ClusterConfig {
             poll_every: Duration::from_secs(2),
             replay: Duration::from_secs(60),
             call_timeout: Duration::from_secs(5),
+            send_timeout: Duration::from_secs(30),
+            place_every: Duration::from_secs(1),
         }
     }
 }
@@ -82,6 +90,8 @@ struct Inner {
     lease: membership::Lease,
     relay: relay::Relay,
     bus: bus::Bus,
+    /// Set once channels are placed ([`Cluster::place_channels`]).
+    placer: std::sync::Mutex<Option<Arc<placement::Placer>>>,
     tasks: TaskTracker,
     stop: CancellationToken,
 }
@@ -99,6 +109,7 @@ impl Cluster {
             lease: membership::Lease::new(),
             relay,
             bus: bus::Bus::default(),
+            placer: std::sync::Mutex::new(None),
             tasks: TaskTracker::new(),
             stop: CancellationToken::new(),
         });
@@ -122,7 +133,7 @@ impl Cluster {
 
     /// Sends a request of `kind` to the server `target` and waits for its reply.
     pub async fn call(&self, target: &str, kind: &str, body: String) -> Result<String, BusError> {
-        bus::call(&self.inner, target, kind, body).await
+        bus::call(&self.inner, target, kind, body, self.inner.config.call_timeout).await
     }
 
     /// The server that runs the session which showed `qr`, if any server does.
@@ -130,13 +141,16 @@ impl Cluster {
         relay::owner_of_qr(&self.inner, qr).await
     }
 
-    /// Stops: writes the events still queued (bounded by the caller), ends the tasks, and
-    /// deletes this server's row, so the others do not wait for its lease to lapse.
+    /// Stops: hands its channels over (each stopped here before its lease is released),
+    /// writes the events still queued (bounded by the caller), ends the tasks, and deletes this
+    /// server's row, so the others do not wait for its lease to lapse.
     pub async fn stop(&self) {
         self.inner.relay.close();
         self.inner.stop.cancel();
         self.inner.tasks.close();
         self.inner.tasks.wait().await;
+        self.inner.bus.clear();
+        crate::sync::lock(&self.inner.placer).take();
         membership::leave(&self.inner.pool, &self.inner.me).await;
     }
 }
@@ -197,6 +211,10 @@ impl crate::pairing::Peers for Cluster {
             let reply = self.call(&owner, CANCEL_SESSION, serde_json::to_string(&request)?).await?;
             Ok(serde_json::from_str::<bool>(&reply)?)
         })
+    }
+
+    fn linked<'a>(&'a self, channel: &'a ChannelId) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(self.hold_linked(channel))
     }
 
     fn fence(&self) -> CancellationToken {

@@ -10,7 +10,7 @@
 //! this process issued is recognised without remembering it: any such code that is not the current
 //! code of a live attempt is *expired* (409); a string we never issued is *unknown* (404).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -20,11 +20,13 @@ use futures::future::BoxFuture;
 use keebai_protocol::sim::{ScanOutcome, SimMessage};
 use keebai_protocol::{DisconnectCode, FailureCode};
 use sha2::{Digest, Sha256};
+use sqlx::PgPool;
 use tokio::sync::oneshot;
 
 use crate::channels::{Channel, LinkerKind, LiveChannels, SendError};
 use crate::domain::{ChannelId, MessageId, MessageText, PhoneNumber};
 use crate::pairing::{Attempt, Linker, LinkerEvent};
+use crate::store::StoreError;
 use crate::sync::lock;
 
 /// The simulated schedule.
@@ -73,11 +75,21 @@ pub struct SimulatedLinker {
 
 struct Inner {
     config: SimConfig,
+    /// In cluster mode: the simulated WhatsApp is one for every server, as the real one is.
+    cluster: Option<SimCluster>,
     key: [u8; 32],
     /// The current code of every live attempt, and where to deliver its scan.
     current: Mutex<HashMap<String, ScanSlot>>,
     /// What each simulated channel "sent", as WhatsApp would have received it.
     inbox: Mutex<HashMap<ChannelId, VecDeque<SimMessage>>>,
+}
+
+/// The simulated phone in cluster mode.
+struct SimCluster {
+    /// What every simulated channel sent, in `sim_messages`, whichever server sent it.
+    pool: PgPool,
+    /// The channels this server keeps live (whose lease it holds); only these can send.
+    live: Mutex<BTreeSet<ChannelId>>,
 }
 
 /// Where an attempt takes its one scan; emptied by the first scan of any of its codes.
@@ -91,13 +103,26 @@ struct Scan {
 }
 
 impl SimulatedLinker {
+    /// The simulated phone of one server: every paired simulated channel can send, and what
+    /// channels sent is kept in memory.
     pub fn new(config: SimConfig) -> Self {
+        Self::build(config, None)
+    }
+
+    /// The simulated phone of a cluster: a channel sends only from the server that keeps it
+    /// live, and what channels sent is kept in Postgres, for every server to show.
+    pub fn in_cluster(config: SimConfig, pool: PgPool) -> Self {
+        Self::build(config, Some(SimCluster { pool, live: Mutex::new(BTreeSet::new()) }))
+    }
+
+    fn build(config: SimConfig, cluster: Option<SimCluster>) -> Self {
         let mut key = [0u8; 32];
         // Same reasoning as `random_hex`: no OS randomness means no safe way to go on.
         getrandom::fill(&mut key).expect("the operating system's random source failed");
         Self {
             inner: Arc::new(Inner {
                 config,
+                cluster,
                 key,
                 current: Mutex::new(HashMap::new()),
                 inbox: Mutex::new(HashMap::new()),
@@ -128,12 +153,35 @@ impl SimulatedLinker {
         }
     }
 
-    /// Texts sent on a simulated channel, oldest first.
-    pub fn messages(&self, channel: &ChannelId) -> Vec<SimMessage> {
-        lock(&self.inner.inbox)
-            .get(channel)
-            .map(|m| m.iter().cloned().collect())
-            .unwrap_or_default()
+    /// Texts sent on a simulated channel, oldest first (the last [`INBOX_LIMIT`]).
+    pub async fn messages(&self, channel: &ChannelId) -> Result<Vec<SimMessage>, StoreError> {
+        let Some(cluster) = &self.inner.cluster else {
+            return Ok(lock(&self.inner.inbox)
+                .get(channel)
+                .map(|m| m.iter().cloned().collect())
+                .unwrap_or_default());
+        };
+        let rows: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT message_id, recipient, text FROM (
+                 SELECT seq, message_id, recipient, text FROM sim_messages
+                 WHERE channel_id = $1 ORDER BY seq DESC LIMIT $2
+             ) newest ORDER BY seq",
+        )
+        .bind(channel.as_str())
+        .bind(INBOX_LIMIT as i64)
+        .fetch_all(&cluster.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(message_id, to, text)| SimMessage { message_id, to, text })
+            .collect())
+    }
+
+    /// Cluster mode: the channels this server keeps live, sorted; `None` on a server on its
+    /// own, where every simulated channel is live.
+    pub fn live(&self) -> Option<Vec<ChannelId>> {
+        let cluster = self.inner.cluster.as_ref()?;
+        Some(lock(&cluster.live).iter().cloned().collect())
     }
 
     /// Codes that a phone could scan right now (one per live attempt).
@@ -239,6 +287,7 @@ async fn link(inner: &Inner, mut attempt: Attempt, scan: Scan) {
         },
         ScanOutcome::Success => {
             // A simulated device holds nothing to hand over or release.
+            // In a cluster the channel is then placed (see `cluster::placement`).
             if settle(inner, &mut attempt).await {
                 attempt.linked(scan.phone_number, scan.push_name).await;
             }
@@ -292,6 +341,23 @@ impl LiveChannels for SimulatedLinker {
         text: &'a MessageText,
     ) -> BoxFuture<'a, Result<(), SendError>> {
         Box::pin(async move {
+            if let Some(cluster) = &self.inner.cluster {
+                if !lock(&cluster.live).contains(&channel.id) {
+                    return Err(SendError::NotConnected);
+                }
+                sqlx::query(
+                    "INSERT INTO sim_messages (channel_id, message_id, recipient, text)
+                     VALUES ($1, $2, $3, $4)",
+                )
+                .bind(channel.id.as_str())
+                .bind(id.as_str())
+                .bind(to.as_str())
+                .bind(text.as_str())
+                .execute(&cluster.pool)
+                .await
+                .map_err(|e| SendError::Other(e.into()))?;
+                return Ok(());
+            }
             let mut inbox = lock(&self.inner.inbox);
             let messages = inbox.entry(channel.id.clone()).or_default();
             if messages.len() == INBOX_LIMIT {
@@ -307,7 +373,24 @@ impl LiveChannels for SimulatedLinker {
     }
 
     /// Nothing runs between texts.
+    fn start<'a>(&'a self, channel: &'a Channel) -> BoxFuture<'a, ()> {
+        if let Some(cluster) = &self.inner.cluster {
+            lock(&cluster.live).insert(channel.id.clone());
+        }
+        Box::pin(async {})
+    }
+
+    fn stop_one<'a>(&'a self, id: &'a ChannelId) -> BoxFuture<'a, ()> {
+        if let Some(cluster) = &self.inner.cluster {
+            lock(&cluster.live).remove(id);
+        }
+        Box::pin(async {})
+    }
+
     fn stop(&self) -> BoxFuture<'_, ()> {
+        if let Some(cluster) = &self.inner.cluster {
+            lock(&cluster.live).clear();
+        }
         Box::pin(async {})
     }
 }

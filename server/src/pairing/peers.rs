@@ -11,7 +11,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::state::SessionState;
-use crate::domain::{AccountId, SessionId};
+use crate::domain::{AccountId, ChannelId, SessionId};
 
 /// Another server's session, replayed here: kept up to date while this value lives.
 pub struct Replica {
@@ -50,6 +50,10 @@ pub trait Peers: Send + Sync + 'static {
         account: AccountId,
         id: &'a SessionId,
     ) -> BoxFuture<'a, anyhow::Result<bool>>;
+
+    /// A device linked on this server and its channel is saved: the channel runs here (the
+    /// server that held it before, if any, hands it over first). Called before `connected`.
+    fn linked<'a>(&'a self, channel: &'a ChannelId) -> BoxFuture<'a, anyhow::Result<()>>;
 
     /// Fires when this server can no longer speak for its sessions (it could not renew its
     /// lease, so the others treat it as gone): the sessions it runs end with `owner_lost`, and

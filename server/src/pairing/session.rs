@@ -219,6 +219,12 @@ impl SessionDriver {
                 );
             }
         };
+        if let Some(peers) = &self.shared.peers
+            && let Err(error) = peers.linked(&channel.id).await
+        {
+            // The channel is saved; the servers' placement runs it within seconds.
+            tracing::warn!(session = %self.id, %error, "could not take the lease of a linked channel");
+        }
         let connected = StreamEvent::Connected(ConnectedEvent {
             channel_id: channel.id.to_string(),
             phone_number: channel.phone_number.to_string(),

@@ -465,6 +465,13 @@ impl Peers for RecordedPeers {
         Box::pin(async { Ok(false) })
     }
 
+    fn linked<'a>(
+        &'a self,
+        _channel: &'a crate::domain::ChannelId,
+    ) -> futures::future::BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(async { Ok(()) })
+    }
+
     fn fence(&self) -> tokio_util::sync::CancellationToken {
         self.fence.lock().unwrap().clone()
     }

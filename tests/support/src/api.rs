@@ -1,6 +1,6 @@
 //! A client of a running server's HTTP API: one method per endpoint, and the error shape.
 
-use keebai_protocol::sim::{ScanOutcome, SimMessages};
+use keebai_protocol::sim::{LIVE_PATH, ScanOutcome, SimLive, SimMessages};
 use keebai_protocol::{
     ConnectResponse, ErrorBody, ErrorCode, Number, NumbersResponse, StreamEvent,
 };
@@ -142,6 +142,12 @@ impl Api {
     pub async fn sim_inbox(&self, channel_id: &str) -> SimMessages {
         let path = format!("/sim/messages?channel_id={channel_id}");
         self.get(&path, None).await.json().await.expect("SimMessages")
+    }
+
+    /// Cluster mode: the simulated channels this server keeps live (`GET /sim/live`).
+    pub async fn sim_live(&self) -> Vec<String> {
+        let live: SimLive = self.get(LIVE_PATH, None).await.json().await.expect("SimLive");
+        live.data
     }
 
     /// Starts a session, opens its stream and reads its first QR.

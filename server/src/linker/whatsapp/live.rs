@@ -212,6 +212,18 @@ impl LiveChannels for LiveDevices {
         })
     }
 
+    fn start<'a>(&'a self, channel: &'a Channel) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            if !lock(&self.inner.live).contains_key(&channel.id) {
+                self.resume(channel).await;
+            }
+        })
+    }
+
+    fn stop_one<'a>(&'a self, id: &'a ChannelId) -> BoxFuture<'a, ()> {
+        Box::pin(self.stop_live(id))
+    }
+
     /// Each client flushes and closes (bounded to about a second each, in parallel).
     fn stop(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
