@@ -32,6 +32,15 @@ pub enum Command {
     /// Manage personal access tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Copy this data directory's SQLite store (tokens, channels, message records) into an
+    /// empty Postgres database, to run it as a cluster. Refused while a server serves the data
+    /// directory, and when the database already holds data.
+    Migrate {
+        /// The Postgres database to copy into (`postgres://user:password@host:port/db`); never
+        /// logged nor echoed.
+        #[arg(long, hide_env_values = true)]
+        to: secrecy::SecretString,
+    },
     /// Check that this build trusts only WhatsApp's own servers (exit 1 if it would accept a
     /// fake one, as test builds do).
     CheckBuild,

@@ -19,6 +19,7 @@
 //! server.
 
 mod lock;
+mod migrate;
 mod messages;
 mod tokens;
 
@@ -31,6 +32,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
+pub use migrate::{Copied, MigrateError};
 pub use lock::{DataDirLock, DatabaseLock, DatabaseLockError, LOCK_FILE, LockError};
 pub use tokens::{NewToken, Principal, TokenInfo};
 

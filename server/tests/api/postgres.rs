@@ -111,3 +111,58 @@ async fn a_bad_database_url_is_refused_without_echoing_it() {
         assert!(!logs.contains("s3cret"), "{logs}");
     }
 }
+
+#[tokio::test]
+async fn migrate_copies_a_one_server_install_into_an_empty_postgres_database_once() {
+    let binary = ServerBinary::new(env!("CARGO_BIN_EXE_keebai-server"));
+    let (dir, cluster_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let token = binary.create_token(dir.path(), "acme", &Scope::ALL).await;
+    let server = binary.serve(dir.path()).spawn().await;
+    let api = server.api(&token);
+    let channel = api.pair(PHONE).await;
+    let body = json!({"channel_id": channel, "to": "+14155550100", "text": "Hola"});
+    assert_eq!(api.send_text(&token, body).await.status(), StatusCode::ACCEPTED);
+
+    let url = fresh_database().await;
+    let args = ["migrate", "--to", url.expose_secret()];
+    let migrate = || binary.command(dir.path(), &args, &[]);
+    let refused = migrate().await;
+    assert!(!refused.status.success(), "refused while a server serves the data directory");
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("already serving"));
+    server.stop().await;
+
+    let migrated = migrate().await;
+    let said = String::from_utf8_lossy(&migrated.stderr);
+    assert!(migrated.status.success(), "{said}");
+    // Two accounts and tokens: ours, and the one the widget host minted at the first start.
+    let copied = "Copied 2 accounts, 2 tokens, 1 channels and 1 message records";
+    assert!(said.contains(copied), "{said}");
+    assert!(!said.contains(url.expose_secret()), "{said}");
+
+    // The same token, channel and account on Postgres; new accounts get new ids.
+    let env = [("KEEBAI_DATABASE_URL", url.expose_secret())];
+    let other = binary
+        .token_command_with_env(
+            cluster_dir.path(),
+            &["create", "--account", "other", "--scope", "channels:read"],
+            &env,
+        )
+        .await;
+    assert!(other.status.success(), "{}", String::from_utf8_lossy(&other.stderr));
+    let server = binary
+        .serve(cluster_dir.path())
+        .env("KEEBAI_DATABASE_URL", url.expose_secret())
+        .spawn()
+        .await;
+    let numbers = server.api(&token).numbers_ok().await;
+    assert_eq!(numbers.len(), 1);
+    assert_eq!(numbers[0].channel_id, channel);
+    let other = String::from_utf8(other.stdout).unwrap().trim().to_owned();
+    assert_eq!(server.api(&other).numbers_ok().await.len(), 0, "another account's view");
+    server.stop().await;
+
+    // A database that holds data is never written into.
+    let again = migrate().await;
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already holds data"));
+}

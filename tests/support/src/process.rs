@@ -51,18 +51,21 @@ impl ServerBinary {
         args: &[&str],
         env: &[(&str, &str)],
     ) -> Output {
+        let args: Vec<&str> = std::iter::once("token").chain(args.iter().copied()).collect();
+        self.command(data_dir, &args, env).await
+    }
+
+    /// `keebai-server <args>` on `data_dir` with more environment variables, run to the end
+    /// (a subcommand such as `migrate`, not `serve`).
+    pub async fn command(&self, data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
         let mut command = Command::new(&self.path);
         clean_env(&mut command);
         command.envs(env.iter().copied());
-        let output = command
-            .env("KEEBAI_DATA_DIR", data_dir)
-            .arg("token")
-            .args(args)
-            .kill_on_drop(true)
-            .output();
+        let output =
+            command.env("KEEBAI_DATA_DIR", data_dir).args(args).kill_on_drop(true).output();
         tokio::time::timeout(START_TIMEOUT, output)
             .await
-            .expect("`token` ends")
+            .expect("the command ends")
             .expect("the binary runs")
     }
 
