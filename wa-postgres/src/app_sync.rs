@@ -1,0 +1,231 @@
+//! [`AppSyncStore`]: app-state sync keys, collection versions and mutation MACs.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use wacore::appstate::hash::HashState;
+use wacore::appstate::processor::AppStateMutationMAC;
+use wacore::store::error::{Result, StoreError};
+use wacore::store::traits::{AppStateSyncKey, AppSyncStore};
+
+use crate::{PostgresStore, db_err, last_of_each};
+
+/// Length of an app-state master key. The SQLite store reads a key of any other length as
+/// absent (its decoder rejects it, so the library re-requests the key instead of deriving bad
+/// sub-keys from it); this store does the same with the same rule.
+const APP_STATE_KEY_LEN: usize = 32;
+
+#[async_trait]
+impl AppSyncStore for PostgresStore {
+    async fn get_sync_key(&self, key_id: &[u8]) -> Result<Option<AppStateSyncKey>> {
+        let row: Option<(Vec<u8>, Vec<u8>, i64)> = sqlx::query_as(
+            "SELECT key_data, fingerprint, timestamp FROM wa_app_state_keys \
+             WHERE device = $1 AND key_id = $2",
+        )
+        .bind(&*self.device)
+        .bind(key_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(row.and_then(|(key_data, fingerprint, timestamp)| {
+            if key_data.len() != APP_STATE_KEY_LEN {
+                tracing::warn!(
+                    len = key_data.len(),
+                    "app-state sync key has a bad length; treating it as absent, it will be \
+                     re-requested"
+                );
+                return None;
+            }
+            Some(AppStateSyncKey { key_data, fingerprint, timestamp })
+        }))
+    }
+
+    async fn set_sync_key(&self, key_id: &[u8], key: AppStateSyncKey) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO wa_app_state_keys (device, key_id, key_data, fingerprint, timestamp) \
+             VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (device, key_id) DO UPDATE SET key_data = EXCLUDED.key_data, \
+                 fingerprint = EXCLUDED.fingerprint, timestamp = EXCLUDED.timestamp",
+        )
+        .bind(&*self.device)
+        .bind(key_id)
+        .bind(key.key_data)
+        .bind(key.fingerprint)
+        .bind(key.timestamp)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn get_version(&self, name: &str) -> Result<HashState> {
+        let row: Option<(i64, Vec<u8>, Vec<String>, Vec<Vec<u8>>, bool)> = sqlx::query_as(
+            "SELECT version, hash, index_keys, index_values, mac_mismatch_fatal \
+             FROM wa_app_state_versions WHERE device = $1 AND name = $2",
+        )
+        .bind(&*self.device)
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        let Some((version, hash, index_keys, index_values, mac_mismatch_fatal)) = row else {
+            return Ok(HashState::default());
+        };
+        let len = hash.len();
+        let hash: [u8; 128] = hash.try_into().map_err(|_| {
+            StoreError::Validation(format!("app-state hash of '{name}' is {len} bytes, not 128"))
+        })?;
+        if index_keys.len() != index_values.len() {
+            return Err(StoreError::Validation(format!(
+                "app-state index map of '{name}' has {} keys for {} values",
+                index_keys.len(),
+                index_values.len()
+            )));
+        }
+        Ok(HashState {
+            // Stored bit for bit from the u64 (see set_version).
+            version: version as u64,
+            hash,
+            index_value_map: index_keys.into_iter().zip(index_values).collect(),
+            mac_mismatch_fatal,
+        })
+    }
+
+    async fn set_version(&self, name: &str, state: HashState) -> Result<()> {
+        let (index_keys, index_values): (Vec<String>, Vec<Vec<u8>>) =
+            state.index_value_map.into_iter().unzip();
+        sqlx::query(
+            "INSERT INTO wa_app_state_versions \
+                 (device, name, version, hash, index_keys, index_values, mac_mismatch_fatal) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (device, name) DO UPDATE SET version = EXCLUDED.version, \
+                 hash = EXCLUDED.hash, index_keys = EXCLUDED.index_keys, \
+                 index_values = EXCLUDED.index_values, \
+                 mac_mismatch_fatal = EXCLUDED.mac_mismatch_fatal",
+        )
+        .bind(&*self.device)
+        .bind(name)
+        // bigint has no unsigned form: the u64 is kept bit for bit and cast back on read.
+        .bind(state.version as i64)
+        .bind(&state.hash[..])
+        .bind(index_keys)
+        .bind(index_values)
+        .bind(state.mac_mismatch_fatal)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn put_mutation_macs(
+        &self,
+        name: &str,
+        version: u64,
+        mutations: &[AppStateMutationMAC],
+    ) -> Result<()> {
+        if mutations.is_empty() {
+            return Ok(());
+        }
+        let rows = last_of_each(mutations, |m| m.index_mac.clone());
+        let index_macs: Vec<&[u8]> = rows.iter().map(|m| &m.index_mac[..]).collect();
+        let value_macs: Vec<&[u8]> = rows.iter().map(|m| &m.value_mac[..]).collect();
+        sqlx::query(
+            "INSERT INTO wa_app_state_mutation_macs (device, name, index_mac, version, value_mac) \
+             SELECT $1, $2, index_mac, $3, value_mac \
+             FROM UNNEST($4::bytea[], $5::bytea[]) AS t (index_mac, value_mac) \
+             ON CONFLICT (device, name, index_mac) DO UPDATE SET version = EXCLUDED.version, \
+                 value_mac = EXCLUDED.value_mac",
+        )
+        .bind(&*self.device)
+        .bind(name)
+        .bind(version as i64)
+        .bind(index_macs)
+        .bind(value_macs)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn get_mutation_mac(&self, name: &str, index_mac: &[u8]) -> Result<Option<Vec<u8>>> {
+        sqlx::query_scalar(
+            "SELECT value_mac FROM wa_app_state_mutation_macs \
+             WHERE device = $1 AND name = $2 AND index_mac = $3",
+        )
+        .bind(&*self.device)
+        .bind(name)
+        .bind(index_mac)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)
+    }
+
+    /// One query for the whole batch, as the SQLite store does (the default makes one per MAC).
+    async fn get_mutation_macs(
+        &self,
+        name: &str,
+        index_macs: &[[u8; 32]],
+    ) -> Result<HashMap<[u8; 32], Vec<u8>>> {
+        if index_macs.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let keys: Vec<&[u8]> = index_macs.iter().map(|m| &m[..]).collect();
+        let rows: Vec<(Vec<u8>, Vec<u8>)> = sqlx::query_as(
+            "SELECT index_mac, value_mac FROM wa_app_state_mutation_macs \
+             WHERE device = $1 AND name = $2 AND index_mac = ANY($3)",
+        )
+        .bind(&*self.device)
+        .bind(name)
+        .bind(keys)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(index_mac, value_mac)| {
+                <[u8; 32]>::try_from(index_mac.as_slice()).ok().map(|k| (k, value_mac))
+            })
+            .collect())
+    }
+
+    async fn delete_mutation_macs(&self, name: &str, index_macs: &[Vec<u8>]) -> Result<()> {
+        if index_macs.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "DELETE FROM wa_app_state_mutation_macs \
+             WHERE device = $1 AND name = $2 AND index_mac = ANY($3)",
+        )
+        .bind(&*self.device)
+        .bind(name)
+        .bind(index_macs)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn clear_mutation_macs(&self, name: &str) -> Result<()> {
+        sqlx::query("DELETE FROM wa_app_state_mutation_macs WHERE device = $1 AND name = $2")
+            .bind(&*self.device)
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn get_latest_sync_key_id(&self) -> Result<Option<Vec<u8>>> {
+        // The greatest key id whose key is usable: a key that get_sync_key reads as absent must
+        // not be picked here either, or outbound patches would fail on it later.
+        sqlx::query_scalar(
+            "SELECT key_id FROM wa_app_state_keys WHERE device = $1 AND octet_length(key_data) = $2 \
+             ORDER BY key_id DESC LIMIT 1",
+        )
+        .bind(&*self.device)
+        .bind(APP_STATE_KEY_LEN as i32)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)
+    }
+}

@@ -1,0 +1,363 @@
+//! [`SignalStore`]: identities, sessions, pre-keys, signed pre-keys and sender keys.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use wacore::store::error::{Result, StoreError};
+use wacore::store::traits::SignalStore;
+
+use crate::{PostgresStore, db_err, last_of_each, to_u32};
+
+#[async_trait]
+impl SignalStore for PostgresStore {
+    async fn put_identity(&self, address: &str, key: [u8; 32]) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO wa_identities (device, address, key) VALUES ($1, $2, $3) \
+             ON CONFLICT (device, address) DO UPDATE SET key = EXCLUDED.key",
+        )
+        .bind(&*self.device)
+        .bind(address)
+        .bind(&key[..])
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn put_identities_batch(&self, identities: &[(Arc<str>, [u8; 32])]) -> Result<()> {
+        if identities.is_empty() {
+            return Ok(());
+        }
+        let rows = last_of_each(identities, |(address, _)| address.clone());
+        let addresses: Vec<&str> = rows.iter().map(|(address, _)| &**address).collect();
+        let keys: Vec<&[u8]> = rows.iter().map(|(_, key)| &key[..]).collect();
+        sqlx::query(
+            "INSERT INTO wa_identities (device, address, key) \
+             SELECT $1, * FROM UNNEST($2::text[], $3::bytea[]) \
+             ON CONFLICT (device, address) DO UPDATE SET key = EXCLUDED.key",
+        )
+        .bind(&*self.device)
+        .bind(addresses)
+        .bind(keys)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn load_identity(&self, address: &str) -> Result<Option<[u8; 32]>> {
+        let key: Option<Vec<u8>> =
+            sqlx::query_scalar("SELECT key FROM wa_identities WHERE device = $1 AND address = $2")
+                .bind(&*self.device)
+                .bind(address)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err)?;
+        key.map(|key| {
+            key.try_into().map_err(|key: Vec<u8>| {
+                StoreError::Validation(format!(
+                    "identity key for '{address}' has invalid length {} (expected 32)",
+                    key.len()
+                ))
+            })
+        })
+        .transpose()
+    }
+
+    async fn delete_identity(&self, address: &str) -> Result<()> {
+        sqlx::query("DELETE FROM wa_identities WHERE device = $1 AND address = $2")
+            .bind(&*self.device)
+            .bind(address)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn get_session(&self, address: &str) -> Result<Option<Bytes>> {
+        let record: Option<Vec<u8>> =
+            sqlx::query_scalar("SELECT record FROM wa_sessions WHERE device = $1 AND address = $2")
+                .bind(&*self.device)
+                .bind(address)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err)?;
+        Ok(record.map(Bytes::from))
+    }
+
+    async fn put_session(&self, address: &str, session: &[u8]) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO wa_sessions (device, address, record) VALUES ($1, $2, $3) \
+             ON CONFLICT (device, address) DO UPDATE SET record = EXCLUDED.record",
+        )
+        .bind(&*self.device)
+        .bind(address)
+        .bind(session)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn put_sessions_batch(&self, sessions: &[(Arc<str>, Bytes)]) -> Result<()> {
+        if sessions.is_empty() {
+            return Ok(());
+        }
+        let rows = last_of_each(sessions, |(address, _)| address.clone());
+        let addresses: Vec<&str> = rows.iter().map(|(address, _)| &**address).collect();
+        let records: Vec<&[u8]> = rows.iter().map(|(_, record)| &record[..]).collect();
+        sqlx::query(
+            "INSERT INTO wa_sessions (device, address, record) \
+             SELECT $1, * FROM UNNEST($2::text[], $3::bytea[]) \
+             ON CONFLICT (device, address) DO UPDATE SET record = EXCLUDED.record",
+        )
+        .bind(&*self.device)
+        .bind(addresses)
+        .bind(records)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn delete_session(&self, address: &str) -> Result<()> {
+        sqlx::query("DELETE FROM wa_sessions WHERE device = $1 AND address = $2")
+            .bind(&*self.device)
+            .bind(address)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn has_session(&self, address: &str) -> Result<bool> {
+        sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM wa_sessions WHERE device = $1 AND address = $2)",
+        )
+        .bind(&*self.device)
+        .bind(address)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_err)
+    }
+
+    /// Overridden like the SQLite store's: the default answers `true`, which makes the library
+    /// scan every device id of a user it has never talked to.
+    async fn has_signal_state_for_user(&self, user: &str) -> Result<bool> {
+        // Addresses are `user@server` (device 0) or `user:device@server`; `user` is a numeric
+        // PN or LID, so it holds no LIKE wildcard (the SQLite store relies on the same).
+        sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM wa_sessions WHERE device = $1 \
+                 AND (address LIKE $2 || '@%' OR address LIKE $2 || ':%')) \
+             OR EXISTS (SELECT 1 FROM wa_identities WHERE device = $1 \
+                 AND (address LIKE $2 || '@%' OR address LIKE $2 || ':%'))",
+        )
+        .bind(&*self.device)
+        .bind(user)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_err)
+    }
+
+    async fn store_prekey(&self, id: u32, record: &[u8], uploaded: bool) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO wa_prekeys (device, id, key, uploaded) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (device, id) DO UPDATE SET key = EXCLUDED.key, uploaded = EXCLUDED.uploaded",
+        )
+        .bind(&*self.device)
+        .bind(i64::from(id))
+        .bind(record)
+        .bind(uploaded)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn store_prekeys_batch(&self, keys: &[(u32, Bytes)], uploaded: bool) -> Result<()> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let rows = last_of_each(keys, |(id, _)| *id);
+        let ids: Vec<i64> = rows.iter().map(|(id, _)| i64::from(*id)).collect();
+        let records: Vec<&[u8]> = rows.iter().map(|(_, record)| &record[..]).collect();
+        sqlx::query(
+            "INSERT INTO wa_prekeys (device, id, key, uploaded) \
+             SELECT $1, id, key, $4 FROM UNNEST($2::bigint[], $3::bytea[]) AS t (id, key) \
+             ON CONFLICT (device, id) DO UPDATE SET key = EXCLUDED.key, uploaded = EXCLUDED.uploaded",
+        )
+        .bind(&*self.device)
+        .bind(ids)
+        .bind(records)
+        .bind(uploaded)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn load_prekey(&self, id: u32) -> Result<Option<Bytes>> {
+        let key: Option<Vec<u8>> =
+            sqlx::query_scalar("SELECT key FROM wa_prekeys WHERE device = $1 AND id = $2")
+                .bind(&*self.device)
+                .bind(i64::from(id))
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err)?;
+        Ok(key.map(Bytes::from))
+    }
+
+    async fn load_prekeys_batch(&self, ids: &[u32]) -> Result<Vec<(u32, Bytes)>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<i64> = ids.iter().map(|&id| i64::from(id)).collect();
+        let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(
+            "SELECT id, key FROM wa_prekeys WHERE device = $1 AND id = ANY($2) ORDER BY id",
+        )
+        .bind(&*self.device)
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.into_iter()
+            .map(|(id, key)| Ok((to_u32(id, "pre-key id")?, Bytes::from(key))))
+            .collect()
+    }
+
+    async fn mark_prekeys_uploaded(&self, ids: &[u32]) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<i64> = ids.iter().map(|&id| i64::from(id)).collect();
+        // UPDATE, never an upsert: a key consumed since the upload snapshot stays deleted.
+        sqlx::query("UPDATE wa_prekeys SET uploaded = TRUE WHERE device = $1 AND id = ANY($2)")
+            .bind(&*self.device)
+            .bind(ids)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn remove_prekey(&self, id: u32) -> Result<()> {
+        sqlx::query("DELETE FROM wa_prekeys WHERE device = $1 AND id = $2")
+            .bind(&*self.device)
+            .bind(i64::from(id))
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn get_max_prekey_id(&self) -> Result<u32> {
+        let max: i64 =
+            sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM wa_prekeys WHERE device = $1")
+                .bind(&*self.device)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(db_err)?;
+        to_u32(max, "pre-key id")
+    }
+
+    async fn store_signed_prekey(&self, id: u32, record: &[u8]) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO wa_signed_prekeys (device, id, record) VALUES ($1, $2, $3) \
+             ON CONFLICT (device, id) DO UPDATE SET record = EXCLUDED.record",
+        )
+        .bind(&*self.device)
+        .bind(i64::from(id))
+        .bind(record)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn load_signed_prekey(&self, id: u32) -> Result<Option<Vec<u8>>> {
+        sqlx::query_scalar("SELECT record FROM wa_signed_prekeys WHERE device = $1 AND id = $2")
+            .bind(&*self.device)
+            .bind(i64::from(id))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)
+    }
+
+    async fn load_all_signed_prekeys(&self) -> Result<Vec<(u32, Vec<u8>)>> {
+        let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(
+            "SELECT id, record FROM wa_signed_prekeys WHERE device = $1 ORDER BY id",
+        )
+        .bind(&*self.device)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.into_iter()
+            .map(|(id, record)| Ok((to_u32(id, "signed pre-key id")?, record)))
+            .collect()
+    }
+
+    async fn remove_signed_prekey(&self, id: u32) -> Result<()> {
+        sqlx::query("DELETE FROM wa_signed_prekeys WHERE device = $1 AND id = $2")
+            .bind(&*self.device)
+            .bind(i64::from(id))
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn put_sender_key(&self, address: &str, record: &[u8]) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO wa_sender_keys (device, address, record) VALUES ($1, $2, $3) \
+             ON CONFLICT (device, address) DO UPDATE SET record = EXCLUDED.record",
+        )
+        .bind(&*self.device)
+        .bind(address)
+        .bind(record)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn put_sender_keys_batch(&self, sender_keys: &[(Arc<str>, Bytes)]) -> Result<()> {
+        if sender_keys.is_empty() {
+            return Ok(());
+        }
+        let rows = last_of_each(sender_keys, |(address, _)| address.clone());
+        let addresses: Vec<&str> = rows.iter().map(|(address, _)| &**address).collect();
+        let records: Vec<&[u8]> = rows.iter().map(|(_, record)| &record[..]).collect();
+        sqlx::query(
+            "INSERT INTO wa_sender_keys (device, address, record) \
+             SELECT $1, * FROM UNNEST($2::text[], $3::bytea[]) \
+             ON CONFLICT (device, address) DO UPDATE SET record = EXCLUDED.record",
+        )
+        .bind(&*self.device)
+        .bind(addresses)
+        .bind(records)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn get_sender_key(&self, address: &str) -> Result<Option<Vec<u8>>> {
+        sqlx::query_scalar("SELECT record FROM wa_sender_keys WHERE device = $1 AND address = $2")
+            .bind(&*self.device)
+            .bind(address)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)
+    }
+
+    async fn delete_sender_key(&self, address: &str) -> Result<()> {
+        sqlx::query("DELETE FROM wa_sender_keys WHERE device = $1 AND address = $2")
+            .bind(&*self.device)
+            .bind(address)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+}
