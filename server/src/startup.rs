@@ -30,10 +30,11 @@ use crate::cluster::{CANCEL_SESSION, CancelRequest, Cluster, ClusterConfig, SEND
 use crate::config::{LinkerChoice, ServeArgs};
 use crate::domain::{AccountId, SessionId};
 use crate::host::{self, ApiClient, HostState, load_or_mint_pat};
-use crate::linker::whatsapp::LiveDevices;
+use crate::linker::whatsapp::{DeviceFiles, DeviceKeys, LiveDevices};
 use crate::linker::{SimulatedLinker, WhatsappLinker};
 use crate::pairing::{Linker, PairingEngine, WeakEngine};
-use crate::store::{DataDirLock, DatabaseLock, Store};
+use crate::store::{DataDirLock, Store};
+use keebai_wa_postgres::PostgresStore;
 
 /// Why a test build refuses to dial WhatsApp (see `linker::whatsapp::guard`).
 pub const UNSAFE_BUILD: &str = "this keebai-server build accepts WhatsApp servers whose \
@@ -58,10 +59,8 @@ pub struct App {
     /// The same, when the whatsapp linker runs (for tests that look at its clients).
     whatsapp: Option<LiveDevices>,
     shutdown: CancellationToken,
-    /// This process's hold on the data directory, and on Postgres on the database, released
-    /// after the store is closed.
+    /// This process's hold on the data directory, released after the store is closed.
     data_dir_lock: DataDirLock,
-    database_lock: Option<DatabaseLock>,
 }
 
 impl App {
@@ -70,10 +69,6 @@ impl App {
     pub async fn build(data_dir: PathBuf, args: ServeArgs) -> anyhow::Result<Self> {
         let data_dir_lock = DataDirLock::acquire(&data_dir)?;
         let store = Store::open_configured(&data_dir, args.database_url.as_ref()).await?;
-        let database_lock = match args.linker {
-            LinkerChoice::Whatsapp => store.lock_for_serving().await?,
-            LinkerChoice::Simulated => None,
-        };
         tracing::info!(store = ?store.backend(), "store open");
         let pairing = args.pairing();
         let cluster = match store.postgres() {
@@ -99,7 +94,17 @@ impl App {
                     {
                         anyhow::bail!(UNSAFE_BUILD);
                     }
-                    let whatsapp = WhatsappLinker::new(args.whatsapp(&data_dir), book.clone());
+                    let config = args.whatsapp(&data_dir);
+                    let keys = match store.postgres() {
+                        Some(pool) => {
+                            PostgresStore::migrate(pool)
+                                .await
+                                .map_err(|e| anyhow::anyhow!("migrating the device store: {e}"))?;
+                            DeviceKeys::Postgres(pool.clone())
+                        }
+                        None => DeviceKeys::Files(DeviceFiles::new(config.devices_dir.clone())),
+                    };
+                    let whatsapp = WhatsappLinker::with_keys(config, keys, book.clone());
                     whatsapp.live().remove_leftovers().await?;
                     let live = whatsapp.live().clone();
                     (Arc::new(whatsapp), Arc::new(live.clone()), None, Some(live))
@@ -119,11 +124,9 @@ impl App {
             }
             None => PairingEngine::new(pairing.clone(), linker, book.clone()),
         };
-        // Channels are placed across servers for the simulated linker; the whatsapp linker's
-        // device keys are files of this server's data directory, so it runs them all (and is
-        // the only whatsapp server on its database).
-        let channels = match (&cluster, args.linker) {
-            (Some(cluster), LinkerChoice::Simulated) => {
+        // In a cluster each channel runs on the server that holds its lease.
+        let channels = match &cluster {
+            Some(cluster) => {
                 let channels = Channels::in_cluster(
                     book.clone(),
                     store.clone(),
@@ -134,7 +137,7 @@ impl App {
                 cluster.place_channels(live.clone(), book);
                 channels
             }
-            _ => Channels::new(book, store.clone(), live.clone()),
+            None => Channels::new(book, store.clone(), live.clone()),
         };
         let per_minute = std::num::NonZeroU32::new(args.auth_failures_per_minute)
             .context("--auth-failures-per-minute must be at least 1")?;
@@ -144,8 +147,9 @@ impl App {
             .await
             .with_context(|| format!("could not listen on {}", args.listen))?;
         raise_open_file_limit();
-        if let Some(whatsapp) = &whatsapp {
-            // In the background: the API serves while channels reconnect.
+        if let (Some(whatsapp), None) = (&whatsapp, &state.cluster) {
+            // In the background: the API serves while channels reconnect. (In a cluster, each
+            // server starts the channels it claims.)
             whatsapp.resume_all();
         }
         tracing::info!(linker = kind.as_str(), "linker ready");
@@ -171,7 +175,7 @@ impl App {
                 .fallback_service(host::pages(&args.dist_dir, host::not_found_service())),
         );
         let shutdown = CancellationToken::new();
-        Ok(Self { router, listener, state, live, whatsapp, shutdown, data_dir_lock, database_lock })
+        Ok(Self { router, listener, state, live, whatsapp, shutdown, data_dir_lock })
     }
 
     pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
@@ -197,8 +201,7 @@ impl App {
     /// dropped. Then pairing stops (every attempt releases its device or hands it over), then
     /// the live channels, each bounded by the same grace; the store is closed last.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let Self { listener, router, state, live, shutdown, data_dir_lock, database_lock, .. } =
-            self;
+        let Self { listener, router, state, live, shutdown, data_dir_lock, .. } = self;
         let connections = GracefulShutdown::new();
         loop {
             let (stream, peer) = tokio::select! {
@@ -253,9 +256,6 @@ impl App {
             tracing::warn!("linked devices still open after the shutdown grace");
         }
         state.store.close().await;
-        if let Some(lock) = database_lock {
-            lock.release().await;
-        }
         drop(data_dir_lock);
         tracing::info!("stopped");
         Ok(())

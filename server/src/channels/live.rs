@@ -43,6 +43,9 @@ pub trait LiveChannels: Send + Sync + 'static {
     /// (and flushed what it keeps), so that the next holder starts from a settled state.
     fn stop_one<'a>(&'a self, id: &'a ChannelId) -> BoxFuture<'a, ()>;
 
+    /// Cluster mode: whether this server keeps the channel live right now.
+    fn is_live(&self, id: &ChannelId) -> bool;
+
     /// Stops every channel's connection and waits until each has closed (at server shutdown,
     /// after pairing has stopped). Nothing is live afterwards.
     fn stop(&self) -> BoxFuture<'_, ()>;

@@ -10,26 +10,42 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use std::time::Duration;
+
 use futures::future::BoxFuture;
 use tokio::sync::Mutex;
+use tokio::time::Instant;
 
 use super::{Cluster, Inner};
 use crate::channels::{
     ChannelBook, ForwardError, ForwardedSend, LinkerKind, LiveChannels, Runs, SendOutcome,
 };
-use crate::domain::ChannelId;
+use crate::domain::{ChannelId, rfc3339_millis};
+use time::OffsetDateTime;
 
 /// The kind of request that sends a recorded message on the server that runs its channel.
 pub const SEND_TEXT: &str = "send_text";
 /// The kind of request that asks a server to hand a channel over now.
 const RELEASE_CHANNEL: &str = "release_channel";
 
-/// What this server keeps live, by channel, with the epoch of the claim it runs under. Held
-/// across each reconcile and hand-over (an async lock: they await the linker).
+/// A channel this server runs may be held without being live for this long (a linked device is
+/// adopted a moment after its lease is taken); after that the holder starts it again, as when
+/// another server's connection replaced it while this one holds the newest claim.
+const ADOPTION_GRACE: Duration = Duration::from_secs(5);
+
+/// How long a freshly linked channel is left to the server that linked it before any server
+/// may claim it (its lease row normally comes from that server within milliseconds).
+const LINKED_GRACE: Duration = Duration::from_secs(10);
+
+/// What this server runs, by channel: the epoch of the claim it runs under, and since when.
+type Running = HashMap<ChannelId, (i64, Instant)>;
+
+/// The channels this server runs. Held across each reconcile and hand-over (an async lock:
+/// they await the linker).
 pub(super) struct Placer {
     live: Arc<dyn LiveChannels>,
     book: ChannelBook,
-    running: Mutex<HashMap<ChannelId, i64>>,
+    running: Mutex<Running>,
 }
 
 impl Cluster {
@@ -58,7 +74,7 @@ impl Cluster {
     }
 
     /// A channel that this server just linked runs here: its lease is taken over from whoever
-    /// held it (who hands it over first), and it is kept live.
+    /// held it (who hands it over first). The linker keeps the linked device live itself.
     pub async fn hold_linked(&self, id: &ChannelId) -> anyhow::Result<()> {
         let Some(placer) = crate::sync::lock(&self.inner.placer).clone() else { return Ok(()) };
         let inner = &self.inner;
@@ -94,12 +110,7 @@ impl Cluster {
             .fetch_optional(&inner.pool)
             .await?;
             if let Some((epoch,)) = claimed {
-                let mut running = placer.running.lock().await;
-                let channels = placer.book.connected(placer.live.kind()).await?;
-                if let Some(channel) = channels.iter().find(|c| &c.id == id) {
-                    placer.live.start(channel).await;
-                    running.insert(id.clone(), epoch);
-                }
+                placer.running.lock().await.insert(id.clone(), (epoch, Instant::now()));
                 return Ok(());
             }
         }
@@ -150,7 +161,7 @@ async fn release(inner: &Inner, placer: &Placer, ids: &[ChannelId]) -> Result<()
 async fn release_locked(
     inner: &Inner,
     placer: &Placer,
-    running: &mut HashMap<ChannelId, i64>,
+    running: &mut Running,
     ids: &[ChannelId],
 ) -> Result<(), sqlx::Error> {
     for id in ids {
@@ -172,13 +183,17 @@ async fn release_locked(
 async fn reconcile(inner: &Inner, placer: &Placer) -> anyhow::Result<()> {
     let kind = placer.live.kind();
     let mut running = placer.running.lock().await;
-    // Every connected channel has a lease row; a disconnected one is held by nobody.
+    // Every connected channel has a lease row; a disconnected one is held by nobody. A channel
+    // linked in the last seconds gets its row from the server that linked it (which runs its
+    // device), so that no other server claims it in between.
+    let settled = rfc3339_millis(OffsetDateTime::now_utc() - LINKED_GRACE);
     sqlx::query(
         "INSERT INTO channel_leases (channel_id)
-         SELECT id FROM channels WHERE status = 'connected' AND linker = $1
+         SELECT id FROM channels WHERE status = 'connected' AND linker = $1 AND updated_at < $2
          ON CONFLICT DO NOTHING",
     )
     .bind(kind.as_str())
+    .bind(settled)
     .execute(&inner.pool)
     .await?;
     sqlx::query(
@@ -215,20 +230,24 @@ async fn reconcile(inner: &Inner, placer: &Placer) -> anyhow::Result<()> {
     // Live here: exactly what is held, each under the claim it is held by.
     let stale: Vec<ChannelId> = running
         .iter()
-        .filter(|(id, epoch)| held.get(*id) != Some(*epoch))
+        .filter(|(id, (epoch, _))| held.get(*id) != Some(epoch))
         .map(|(id, _)| id.clone())
         .collect();
     for id in stale {
         running.remove(&id);
         placer.live.stop_one(&id).await;
     }
-    if held.keys().any(|id| !running.contains_key(id)) {
+    let to_start = |id: &ChannelId, running: &Running| match running.get(id) {
+        None => true,
+        Some((_, since)) => since.elapsed() > ADOPTION_GRACE && !placer.live.is_live(id),
+    };
+    if held.keys().any(|id| to_start(id, &running)) {
         for channel in placer.book.connected(kind).await? {
             if let Some(epoch) = held.get(&channel.id)
-                && !running.contains_key(&channel.id)
+                && to_start(&channel.id, &running)
             {
                 placer.live.start(&channel).await;
-                running.insert(channel.id.clone(), *epoch);
+                running.insert(channel.id.clone(), (*epoch, Instant::now()));
             }
         }
     }

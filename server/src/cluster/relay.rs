@@ -22,8 +22,6 @@ use crate::sync::lock;
 
 /// The channel that names sessions with new events.
 pub(super) const PAIRING_CHANNEL: &str = "keebai_pairing";
-/// A NOTIFY payload stays under Postgres' limit of 8000 bytes.
-const PAYLOAD_LIMIT: usize = 7000;
 /// The most events written in one transaction.
 const BATCH: usize = 512;
 
@@ -145,65 +143,59 @@ pub(super) async fn write(inner: Arc<Inner>, mut queue: mpsc::UnboundedReceiver<
     }
 }
 
+/// Session ids per notification: 150 of 36 characters stay well under the payload limit.
+const NAMED_PER_NOTIFICATION: i64 = 150;
+
+/// Writes one batch in one statement (so one round trip, and atomic): the sessions' rows are
+/// locked, only sessions that have not ended take events (a session that the sweeper ended with
+/// `owner_lost` while this server was away stays ended), a terminal event ends its session, and
+/// the sessions are named on [`PAIRING_CHANNEL`].
 async fn write_batch(inner: &Inner, batch: &[Outgoing]) -> Result<(), StoreError> {
-    let mut sessions: Vec<String> = batch.iter().map(|o| o.session.to_string()).collect();
-    sessions.sort_unstable();
-    sessions.dedup();
-    let mut tx = inner.pool.begin().await?;
-    // The sessions' rows are locked, and only sessions that have not ended take events: a
-    // session that the sweeper ended (`owner_lost`) while this server was away stays ended.
-    let open: Vec<(String,)> = sqlx::query_as(
-        "SELECT id FROM pairing_sessions WHERE id = ANY($1) AND ended_at IS NULL
-         ORDER BY id FOR UPDATE",
-    )
-    .bind(&sessions)
-    .fetch_all(&mut *tx)
-    .await?;
-    let open: std::collections::HashSet<String> = open.into_iter().map(|(id,)| id).collect();
-    let (mut ids, mut seqs, mut names, mut datas, mut qrs, mut ended) =
+    let (mut ids, mut seqs, mut names, mut datas, mut qrs, mut terminal) =
         (vec![], vec![], vec![], vec![], vec![], vec![]);
     for outgoing in batch {
-        let id = outgoing.session.to_string();
-        if !open.contains(&id) {
-            continue;
-        }
-        if outgoing.event.is_terminal() {
-            ended.push(id.clone());
-        }
+        ids.push(outgoing.session.to_string());
+        seqs.push(i64::try_from(outgoing.seq).unwrap_or(i64::MAX));
+        names.push(outgoing.event.name().as_str());
+        datas.push(outgoing.event.data_json());
         qrs.push(match &outgoing.event {
             StreamEvent::Qr(qr) => Some(qr.data.clone()),
             _ => None,
         });
-        ids.push(id);
-        seqs.push(i64::try_from(outgoing.seq).unwrap_or(i64::MAX));
-        names.push(outgoing.event.name().as_str());
-        datas.push(outgoing.event.data_json());
-    }
-    if ids.is_empty() {
-        return Ok(tx.commit().await?);
+        terminal.push(outgoing.event.is_terminal());
     }
     sqlx::query(
-        "INSERT INTO pairing_events (session_id, seq, event, data, qr)
-         SELECT * FROM UNNEST($1::text[], $2::int8[], $3::text[], $4::text[], $5::text[])
-         ON CONFLICT DO NOTHING",
+        "WITH open AS (
+             SELECT id FROM pairing_sessions WHERE id = ANY($1) AND ended_at IS NULL
+             ORDER BY id FOR UPDATE
+         ), batch AS (
+             SELECT b.* FROM UNNEST($1::text[], $2::int8[], $3::text[], $4::text[], $5::text[],
+                                    $6::bool[]) AS b (session_id, seq, event, data, qr, terminal)
+             WHERE b.session_id IN (SELECT id FROM open)
+         ), inserted AS (
+             INSERT INTO pairing_events (session_id, seq, event, data, qr)
+             SELECT session_id, seq, event, data, qr FROM batch
+             ON CONFLICT DO NOTHING
+         ), ended AS (
+             UPDATE pairing_sessions SET ended_at = now()
+             WHERE id IN (SELECT session_id FROM batch WHERE terminal)
+         ), named AS (
+             SELECT session_id, (row_number() OVER (ORDER BY session_id) - 1) / $7 AS part
+             FROM (SELECT DISTINCT session_id FROM batch) sessions
+         )
+         SELECT pg_notify($8, string_agg(session_id, ' ')) FROM named GROUP BY part",
     )
     .bind(&ids)
     .bind(&seqs)
     .bind(&names)
     .bind(&datas)
     .bind(&qrs)
-    .execute(&mut *tx)
+    .bind(&terminal)
+    .bind(NAMED_PER_NOTIFICATION)
+    .bind(PAIRING_CHANNEL)
+    .execute(&inner.pool)
     .await?;
-    if !ended.is_empty() {
-        sqlx::query("UPDATE pairing_sessions SET ended_at = now() WHERE id = ANY($1)")
-            .bind(&ended)
-            .execute(&mut *tx)
-            .await?;
-    }
-    let mut named: Vec<&String> = open.iter().collect();
-    named.sort_unstable();
-    notify(&mut tx, &named).await?;
-    Ok(tx.commit().await?)
+    Ok(())
 }
 
 /// Names `sessions` on [`PAIRING_CHANNEL`], in as few notifications as fit.
@@ -211,20 +203,13 @@ pub(super) async fn notify(
     tx: &mut sqlx::PgConnection,
     sessions: &[&String],
 ) -> Result<(), sqlx::Error> {
-    let mut payload = String::new();
-    for (i, id) in sessions.iter().enumerate() {
-        if !payload.is_empty() {
-            payload.push(' ');
-        }
-        payload.push_str(id);
-        if payload.len() > PAYLOAD_LIMIT || i + 1 == sessions.len() {
-            sqlx::query("SELECT pg_notify($1, $2)")
-                .bind(PAIRING_CHANNEL)
-                .bind(&payload)
-                .execute(&mut *tx)
-                .await?;
-            payload.clear();
-        }
+    for part in sessions.chunks(NAMED_PER_NOTIFICATION as usize) {
+        let payload = part.iter().map(|id| id.as_str()).collect::<Vec<_>>().join(" ");
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(PAIRING_CHANNEL)
+            .bind(&payload)
+            .execute(&mut *tx)
+            .await?;
     }
     Ok(())
 }

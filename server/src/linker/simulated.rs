@@ -287,9 +287,12 @@ async fn link(inner: &Inner, mut attempt: Attempt, scan: Scan) {
         },
         ScanOutcome::Success => {
             // A simulated device holds nothing to hand over or release.
-            // In a cluster the channel is then placed (see `cluster::placement`).
-            if settle(inner, &mut attempt).await {
-                attempt.linked(scan.phone_number, scan.push_name).await;
+            if settle(inner, &mut attempt).await
+                && let Some(channel) = attempt.linked(scan.phone_number, scan.push_name).await
+                && let Some(cluster) = &inner.cluster
+            {
+                // The server that pairs a channel keeps it live (it took the lease first).
+                lock(&cluster.live).insert(channel.id);
             }
             return;
         }
@@ -385,6 +388,10 @@ impl LiveChannels for SimulatedLinker {
             lock(&cluster.live).remove(id);
         }
         Box::pin(async {})
+    }
+
+    fn is_live(&self, id: &ChannelId) -> bool {
+        self.inner.cluster.as_ref().is_none_or(|cluster| lock(&cluster.live).contains(id))
     }
 
     fn stop(&self) -> BoxFuture<'_, ()> {

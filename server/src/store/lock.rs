@@ -7,15 +7,11 @@
 //! included), so a crash never leaves a stale lock behind. `token` subcommands do not take it:
 //! they may run beside a serving process.
 //!
-//! On Postgres, until cluster mode (several servers sharing one database, each channel owned by
-//! one of them through a lease) is built, one server serves a database: [`DatabaseLock`].
+//! On Postgres several servers share one database (cluster mode, `crate::cluster`), each with
+//! its own data directory, which it still locks.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
-
-use sqlx::Connection;
-
-use super::{Pool, Store, StoreError};
 
 /// The lock file's name inside the data directory.
 pub const LOCK_FILE: &str = "keebai.lock";
@@ -32,8 +28,8 @@ pub enum LockError {
     /// Another process serves this data directory.
     #[error(
         "another keebai-server is already serving the data directory {dir} (it holds {lock}); \
-         stop it first, or give this one its own --data-dir (on Postgres also its own \
-         --database-url: several servers on one database are not supported yet)"
+         stop it first, or give this one its own --data-dir (servers that share a Postgres \
+         database each have their own)"
     )]
     Held { dir: PathBuf, lock: PathBuf },
     /// The lock file could not be opened or locked.
@@ -60,59 +56,6 @@ impl DataDirLock {
             }
             Err(TryLockError::Error(source)) => Err(LockError::Io { lock: path, source }),
         }
-    }
-}
-
-/// The Postgres advisory lock key of a serving keebai-server ("keebai" in ASCII).
-const SERVING_KEY: i64 = 0x6b65_6562_6169;
-
-/// Held while a server serves a Postgres database: a session-level advisory lock on a
-/// connection of its own, which Postgres releases when that connection ends, however the
-/// process ends.
-#[derive(Debug)]
-pub struct DatabaseLock {
-    connection: sqlx::PgConnection,
-}
-
-/// Why a database could not be taken.
-#[derive(Debug, thiserror::Error)]
-pub enum DatabaseLockError {
-    /// Another server serves this database.
-    #[error(
-        "another keebai-server with the whatsapp linker is already serving this database \
-         (--database-url); several such servers on one database need the device keys in \
-         Postgres, which are not built yet: stop the other one first"
-    )]
-    Held,
-    /// The database could not be asked.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-impl Store {
-    /// Takes the database for this process when it is Postgres (`None` on SQLite, whose data
-    /// directory's [`DataDirLock`] does the job). Only the whatsapp linker takes it: its device
-    /// keys live in files of one server's data directory, so one server runs its channels.
-    pub async fn lock_for_serving(&self) -> Result<Option<DatabaseLock>, DatabaseLockError> {
-        let Pool::Postgres(pool) = self.pool() else { return Ok(None) };
-        let mut connection = pool.acquire().await.map_err(StoreError::from)?.detach();
-        let (taken,): (bool,) = sqlx::query_as("SELECT pg_try_advisory_lock($1)")
-            .bind(SERVING_KEY)
-            .fetch_one(&mut connection)
-            .await
-            .map_err(StoreError::from)?;
-        if !taken {
-            let _ = connection.close().await;
-            return Err(DatabaseLockError::Held);
-        }
-        Ok(Some(DatabaseLock { connection }))
-    }
-}
-
-impl DatabaseLock {
-    /// Lets the database go now (dropping the lock does too, when its connection closes).
-    pub async fn release(self) {
-        let _ = self.connection.close().await;
     }
 }
 

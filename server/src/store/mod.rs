@@ -19,8 +19,8 @@
 //! server.
 
 mod lock;
-mod migrate;
 mod messages;
+mod migrate;
 mod tokens;
 
 use std::path::{Path, PathBuf};
@@ -32,8 +32,8 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
+pub use lock::{DataDirLock, LOCK_FILE, LockError};
 pub use migrate::{Copied, MigrateError};
-pub use lock::{DataDirLock, DatabaseLock, DatabaseLockError, LOCK_FILE, LockError};
 pub use tokens::{NewToken, Principal, TokenInfo};
 
 /// The store's file name inside the data directory.

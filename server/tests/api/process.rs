@@ -216,7 +216,7 @@ async fn a_second_server_on_the_same_data_dir_is_refused_until_the_first_dies() 
     let refused = binary().serve(dir.path()).try_spawn().await;
     let logs = refused.err().expect("the second server exits");
     assert!(logs.contains("already serving the data directory"), "{logs}");
-    assert!(logs.contains("--database-url"), "it names the database setting too: {logs}");
+    assert!(logs.contains("its own --data-dir"), "it says what to do: {logs}");
     // Token commands are no server: they still run beside the first.
     let token = create_token(dir.path()).await;
     assert_eq!(first.api(&token).numbers_ok().await.len(), 0, "the first serves on");

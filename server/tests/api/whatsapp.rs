@@ -51,7 +51,7 @@ fn whatsapp_args(args: &mut ServeArgs, endpoint: &DeadEndpoint, timeout_secs: u6
 }
 
 fn devices_dir(app: &TestApp) -> std::path::PathBuf {
-    app.whatsapp.as_ref().unwrap().device_files().dir().to_owned()
+    app.whatsapp.as_ref().unwrap().device_files().unwrap().dir().to_owned()
 }
 
 fn files_in(dir: &Path) -> Vec<String> {
@@ -199,7 +199,7 @@ async fn at_start_linked_channels_come_back_missing_devices_disconnect_and_lefto
     })
     .await;
     eventually("the leftover device file is gone", Duration::from_secs(5), || {
-        !whatsapp.device_files().exists(&leftover)
+        !whatsapp.device_files().unwrap().exists(&leftover)
     })
     .await;
     // Channels resume concurrently: wait until every one has been handled.

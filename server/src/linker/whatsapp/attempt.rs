@@ -8,7 +8,7 @@ use keebai_protocol::FailureCode;
 use super::adapter::{PairingAdapter, Reaction};
 use super::client::{self, Device};
 use super::config::WhatsappConfig;
-use super::devices::DeviceFiles;
+use super::devices::DeviceKeys;
 use super::live::LiveDevices;
 use crate::domain::ChannelId;
 use crate::pairing::{Attempt, LinkerEvent};
@@ -18,16 +18,15 @@ use crate::pairing::{Attempt, LinkerEvent};
 /// returns.
 pub async fn run(
     config: Arc<WhatsappConfig>,
-    files: DeviceFiles,
+    files: DeviceKeys,
     live: LiveDevices,
     mut attempt: Attempt,
 ) {
     let id = attempt.device.clone();
-    let path = files.path(&id);
     let built = tokio::select! {
-        built = client::build(&config, &path) => built,
+        built = client::build(&config, &files, &id) => built,
         () = attempt.cancel.cancelled() => {
-            remove(&files, &id);
+            remove(&files, &id).await;
             return;
         }
     };
@@ -35,7 +34,7 @@ pub async fn run(
         Ok(built) => built,
         Err(error) => {
             tracing::error!(session = %attempt.session_id, error = ?error, "cannot start a WhatsApp client");
-            remove(&files, &id);
+            remove(&files, &id).await;
             let reason = "The server could not start a WhatsApp client. Try again.".to_owned();
             let _ =
                 attempt.report(LinkerEvent::Failed { code: FailureCode::Internal, reason }).await;
@@ -105,13 +104,13 @@ async fn settle_push_name(
 }
 
 /// Stops a device that will not serve a channel, and deletes its files.
-async fn discard(files: &DeviceFiles, id: &ChannelId, device: Device) {
+async fn discard(files: &DeviceKeys, id: &ChannelId, device: Device) {
     device.stop().await;
-    remove(files, id);
+    remove(files, id).await;
 }
 
-fn remove(files: &DeviceFiles, id: &ChannelId) {
-    if let Err(error) = files.remove(id) {
-        tracing::warn!(device = %id, %error, "cannot delete a device file");
+async fn remove(files: &DeviceKeys, id: &ChannelId) {
+    if let Err(error) = files.remove(id).await {
+        tracing::warn!(device = %id, error = ?error, "cannot delete a device's keys");
     }
 }

@@ -1,24 +1,20 @@
-//! Starting and stopping one whatsapp-rust client on one device file.
+//! Starting and stopping one whatsapp-rust client on one device's keys.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use whatsapp_rust::async_channel;
 use whatsapp_rust::bot::{Bot, BotHandle};
-use whatsapp_rust::store::SqliteStore;
 use whatsapp_rust::transport::TokioWebSocketTransportFactory;
 use whatsapp_rust::types::events::{Event, EventHandler};
 
 use super::config::WhatsappConfig;
+use super::devices::DeviceKeys;
+use crate::domain::ChannelId;
 
 /// A stop waits this long for a clean disconnect, then aborts. A client whose connect is in
 /// flight would otherwise wait out its 20 s transport timeout (measured).
 const STOP_GRACE: Duration = Duration::from_millis(500);
-/// Opening a device store whose directory is missing hangs about 30 s in whatsapp-rust 0.7;
-/// we create the directory first and still bound the open.
-const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Events of one client, in the order it emitted them.
 pub type Events = async_channel::Receiver<Arc<Event>>;
@@ -33,18 +29,15 @@ impl EventHandler for Forward {
     }
 }
 
-/// Builds a client on `path` (creating the file), not yet started.
-pub async fn build(config: &WhatsappConfig, path: &Path) -> anyhow::Result<(Bot, Events)> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    let url = path.to_str().context("the device path is not UTF-8")?;
-    let store = tokio::time::timeout(OPEN_TIMEOUT, SqliteStore::new(url))
-        .await
-        .context("opening the device store timed out")?
-        .map_err(|e| anyhow::anyhow!("opening the device store: {e}"))?;
+/// Builds a client on device `id`'s keys (created on first use), not yet started.
+pub async fn build(
+    config: &WhatsappConfig,
+    keys: &DeviceKeys,
+    id: &ChannelId,
+) -> anyhow::Result<(Bot, Events)> {
+    let store = keys.open(id).await?;
     let (sender, events) = async_channel::unbounded();
-    let mut builder = Bot::builder().with_backend(store);
+    let mut builder = Bot::builder().with_backend_arc(store);
     if let Some(url) = &config.ws_url {
         builder = builder
             .with_transport_factory(TokioWebSocketTransportFactory::new().with_url(url.clone()));

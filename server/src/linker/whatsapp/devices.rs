@@ -6,6 +6,12 @@
 use std::collections::HashSet;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use keebai_wa_postgres::PostgresStore;
+use whatsapp_rust::store::SqliteStore;
+use whatsapp_rust::store::traits::Backend;
 
 use crate::domain::ChannelId;
 
@@ -134,5 +140,80 @@ mod tests {
         let known = HashSet::from([kept]);
         assert_eq!(files.leftovers(&known).unwrap(), vec![stray]);
         assert!(DeviceFiles::new(dir.path().join("missing")).leftovers(&known).unwrap().is_empty());
+    }
+}
+
+/// Where devices' keys live. One server keeps a SQLite file per device in its data directory;
+/// in cluster mode they are rows in Postgres (`keebai-wa-postgres`, keyed by the channel id), so
+/// any server can run any channel.
+#[derive(Clone, Debug)]
+pub enum DeviceKeys {
+    Files(DeviceFiles),
+    Postgres(sqlx::PgPool),
+}
+
+/// Opening a device store whose directory is missing hangs about 30 s in whatsapp-rust 0.7;
+/// the directory is created first and the open is still bounded.
+const OPEN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+impl DeviceKeys {
+    /// The store of device `id` (created on first use), for one client.
+    pub async fn open(&self, id: &ChannelId) -> anyhow::Result<Arc<dyn Backend>> {
+        match self {
+            Self::Files(files) => {
+                std::fs::create_dir_all(&files.dir)
+                    .with_context(|| format!("creating {}", files.dir.display()))?;
+                let path = files.path(id);
+                let url = path.to_str().context("the device path is not UTF-8")?;
+                let store = tokio::time::timeout(OPEN_TIMEOUT, SqliteStore::new(url))
+                    .await
+                    .context("opening the device store timed out")?
+                    .map_err(|e| anyhow::anyhow!("opening the device store: {e}"))?;
+                Ok(Arc::new(store))
+            }
+            Self::Postgres(pool) => Ok(Arc::new(
+                PostgresStore::new(pool.clone(), id.as_str())
+                    .map_err(|e| anyhow::anyhow!("opening the device store: {e}"))?,
+            )),
+        }
+    }
+
+    /// Whether device `id` has keys.
+    pub async fn exists(&self, id: &ChannelId) -> anyhow::Result<bool> {
+        match self {
+            Self::Files(files) => Ok(files.exists(id)),
+            Self::Postgres(pool) => PostgresStore::device_exists(pool, id.as_str())
+                .await
+                .map_err(|e| anyhow::anyhow!("reading the device store: {e}")),
+        }
+    }
+
+    /// Deletes device `id`'s keys; a device without any is fine.
+    pub async fn remove(&self, id: &ChannelId) -> anyhow::Result<()> {
+        match self {
+            Self::Files(files) => Ok(files.remove(id)?),
+            Self::Postgres(pool) => PostgresStore::delete_device(pool, id.as_str())
+                .await
+                .map_err(|e| anyhow::anyhow!("deleting a device's keys: {e}")),
+        }
+    }
+
+    /// Moves device `from`'s keys to `to`, replacing `to`'s; only while neither is open.
+    pub async fn rename(&self, from: &ChannelId, to: &ChannelId) -> anyhow::Result<()> {
+        match self {
+            Self::Files(files) => Ok(files.rename(from, to)?),
+            Self::Postgres(pool) => PostgresStore::rename_device(pool, from.as_str(), to.as_str())
+                .await
+                .map_err(|e| anyhow::anyhow!("moving a device's keys: {e}")),
+        }
+    }
+
+    /// Devices with keys whose id is not in `known`. Only files are looked at: in cluster mode
+    /// a device without a channel may be another server's pairing attempt in flight.
+    pub async fn leftovers(&self, known: &HashSet<ChannelId>) -> anyhow::Result<Vec<ChannelId>> {
+        match self {
+            Self::Files(files) => Ok(files.leftovers(known)?),
+            Self::Postgres(_) => Ok(Vec::new()),
+        }
     }
 }

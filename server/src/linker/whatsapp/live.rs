@@ -5,13 +5,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use futures::future::BoxFuture;
+use keebai_protocol::FailureCode;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::adapter::{self, LiveEnding};
 use super::client::{self, Device};
 use super::config::WhatsappConfig;
-use super::devices::DeviceFiles;
+use super::devices::{DeviceFiles, DeviceKeys};
 use super::send;
 use crate::channels::{Channel, ChannelBook, LinkerKind, LiveChannels, SendError, Unlinked};
 use crate::domain::{ChannelId, MessageId, MessageText, PhoneNumber};
@@ -33,7 +34,7 @@ pub struct LiveDevices {
 
 pub(super) struct Inner {
     pub(super) config: Arc<WhatsappConfig>,
-    pub(super) files: DeviceFiles,
+    pub(super) files: DeviceKeys,
     pub(super) book: ChannelBook,
     /// Live channels, by channel id.
     live: Mutex<HashMap<ChannelId, Live>>,
@@ -44,7 +45,7 @@ pub(super) struct Inner {
 }
 
 impl LiveDevices {
-    pub(super) fn new(config: Arc<WhatsappConfig>, files: DeviceFiles, book: ChannelBook) -> Self {
+    pub(super) fn new(config: Arc<WhatsappConfig>, files: DeviceKeys, book: ChannelBook) -> Self {
         Self {
             inner: Arc::new(Inner {
                 config,
@@ -61,9 +62,12 @@ impl LiveDevices {
         &self.inner
     }
 
-    /// Where the devices' files live.
-    pub fn device_files(&self) -> &DeviceFiles {
-        &self.inner.files
+    /// Where the devices' files live; `None` in cluster mode, where keys live in Postgres.
+    pub fn device_files(&self) -> Option<&DeviceFiles> {
+        match &self.inner.files {
+            DeviceKeys::Files(files) => Some(files),
+            DeviceKeys::Postgres(_) => None,
+        }
     }
 
     /// Channels with a running client.
@@ -86,8 +90,8 @@ impl LiveDevices {
         // old one's files. SQLite files are moved only while closed.
         self.stop_live(&channel.id).await;
         device.stop().await;
-        if let Err(error) = self.inner.files.rename(device_id, &channel.id) {
-            tracing::error!(channel = %channel.id, %error, "cannot move the device file");
+        if let Err(error) = self.inner.files.rename(device_id, &channel.id).await {
+            tracing::error!(channel = %channel.id, error = ?error, "cannot move the device's keys");
             return;
         }
         self.resume(channel).await;
@@ -96,9 +100,15 @@ impl LiveDevices {
     /// Starts the client of a stored channel; a channel whose device is gone or not linked is
     /// unlinked.
     pub(super) async fn resume(&self, channel: &Channel) {
-        let path = self.inner.files.path(&channel.id);
-        let linked = if path.exists() {
-            match client::build(&self.inner.config, &path).await {
+        let exists = match self.inner.files.exists(&channel.id).await {
+            Ok(exists) => exists,
+            Err(error) => {
+                tracing::warn!(channel = %channel.id, error = ?error, "cannot read the channel's device");
+                return;
+            }
+        };
+        let linked = if exists {
+            match client::build(&self.inner.config, &self.inner.files, &channel.id).await {
                 Ok((bot, events)) if bot.client().pn().is_some() => Some((bot, events)),
                 Ok(_) => None,
                 Err(error) => {
@@ -155,9 +165,17 @@ impl LiveDevices {
                 None => {}
                 Some(LiveEnding::Unlinked) => {
                     inner.unlink(&id, Unlinked::RemovedOnPhone).await;
-                    if let Err(error) = inner.files.remove(&id) {
-                        tracing::warn!(channel = %id, %error, "cannot delete the device file");
+                    if let Err(error) = inner.files.remove(&id).await {
+                        tracing::warn!(channel = %id, error = ?error, "cannot delete the device's keys");
                     }
+                }
+                // Cluster mode: another server connected with these keys, so it holds the
+                // channel now (or will restart it if this one still holds the newest claim,
+                // see `cluster::placement`); the channel stays connected.
+                Some(LiveEnding::Stopped(FailureCode::StreamReplaced))
+                    if matches!(inner.files, DeviceKeys::Postgres(_)) =>
+                {
+                    tracing::info!(channel = %id, "another server took this channel's connection over");
                 }
                 // The link may be intact; whatsapp-rust will not retry, and neither do we:
                 // re-linking the phone reconnects the channel.
@@ -222,6 +240,10 @@ impl LiveChannels for LiveDevices {
 
     fn stop_one<'a>(&'a self, id: &'a ChannelId) -> BoxFuture<'a, ()> {
         Box::pin(self.stop_live(id))
+    }
+
+    fn is_live(&self, id: &ChannelId) -> bool {
+        lock(&self.inner.live).contains_key(id)
     }
 
     /// Each client flushes and closes (bounded to about a second each, in parallel).

@@ -45,7 +45,7 @@ use futures::future::BoxFuture;
 
 pub use adapter::{LiveEnding, PairingAdapter, Reaction, phone_of};
 pub use config::WhatsappConfig;
-pub use devices::DeviceFiles;
+pub use devices::{DeviceFiles, DeviceKeys};
 pub use guard::accepts_unsigned_certificates;
 pub use live::LiveDevices;
 
@@ -57,14 +57,20 @@ use crate::pairing::{Attempt, Linker};
 #[derive(Clone)]
 pub struct WhatsappLinker {
     config: Arc<WhatsappConfig>,
-    files: DeviceFiles,
+    files: DeviceKeys,
     live: LiveDevices,
 }
 
 impl WhatsappLinker {
+    /// One server: each device's keys in a SQLite file under `config.devices_dir`.
     pub fn new(config: WhatsappConfig, book: ChannelBook) -> Self {
+        let files = DeviceKeys::Files(DeviceFiles::new(config.devices_dir.clone()));
+        Self::with_keys(config, files, book)
+    }
+
+    /// Keys where `files` says (cluster mode: Postgres).
+    pub fn with_keys(config: WhatsappConfig, files: DeviceKeys, book: ChannelBook) -> Self {
         let config = Arc::new(config);
-        let files = DeviceFiles::new(config.devices_dir.clone());
         let live = LiveDevices::new(config.clone(), files.clone(), book);
         Self { config, files, live }
     }
@@ -74,8 +80,9 @@ impl WhatsappLinker {
         &self.live
     }
 
-    pub fn device_files(&self) -> &DeviceFiles {
-        &self.files
+    /// Where the devices' files live; `None` in cluster mode.
+    pub fn device_files(&self) -> Option<&DeviceFiles> {
+        self.live.device_files()
     }
 }
 
@@ -216,7 +223,8 @@ mod tests {
         let (dir, book, account) = book_with_account().await;
         let channel = link(&book, account, "+56912345678", "", LinkerKind::Whatsapp).await;
         let (config, linker) = linker_on(dir.path(), book);
-        let (files, live) = (linker.device_files().clone(), linker.live().clone());
+        let (files, live) = (linker.device_files().unwrap().clone(), linker.live().clone());
+        let keys = DeviceKeys::Files(files.clone());
 
         // The channel is live on its old device.
         write_linked_device(&files.path(&channel.id), channel.phone_number.as_str()).await;
@@ -226,7 +234,7 @@ mod tests {
         // The same phone links again through a new attempt, which hands its device over.
         let pending = ChannelId::generate();
         write_linked_device(&files.path(&pending), channel.phone_number.as_str()).await;
-        let (bot, events) = client::build(&config, &files.path(&pending)).await.unwrap();
+        let (bot, events) = client::build(&config, &keys, &pending).await.unwrap();
         live.adopt(&pending, &channel, Device::start(bot, events)).await;
 
         let new = live.client_of(&channel.id).unwrap();
@@ -251,8 +259,9 @@ mod tests {
         let channel = link(&book, account, "+56912345678", "Lucio", LinkerKind::Whatsapp).await;
         let (config, linker) = linker_on(dir.path(), book.clone());
         let live = linker.live().clone();
-        let path = linker.device_files().path(&channel.id);
-        let (bot, _client_events) = client::build(&config, &path).await.unwrap();
+        let keys = DeviceKeys::Files(linker.device_files().unwrap().clone());
+        let path = linker.device_files().unwrap().path(&channel.id);
+        let (bot, _client_events) = client::build(&config, &keys, &channel.id).await.unwrap();
         // The phone's side is WhatsApp's; its logout reaches the watcher as this event.
         let (phone, events) = whatsapp_rust::async_channel::unbounded();
         live.go_live(channel.id.clone(), Device { handle: bot.spawn(), events });

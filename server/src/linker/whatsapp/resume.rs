@@ -17,9 +17,9 @@ impl LiveDevices {
         let inner = self.inner();
         let known: HashSet<ChannelId> =
             inner.book.ids(LinkerKind::Whatsapp).await?.into_iter().collect();
-        for leftover in inner.files.leftovers(&known)? {
+        for leftover in inner.files.leftovers(&known).await? {
             tracing::info!(device = %leftover, "removing the device file of an unfinished pairing");
-            inner.files.remove(&leftover)?;
+            inner.files.remove(&leftover).await?;
         }
         Ok(())
     }

@@ -5,9 +5,11 @@
 //! - `pairing`: sessions seen, resumed, cancelled and scanned through any server; a server's
 //!   death or stop; a Postgres restart.
 //! - `channels`: each channel live on exactly one server, placement, hand-over, sends.
+//! - `whatsapp`: the real linker with its keys in Postgres, taken over by another server.
 
 mod channels;
 mod pairing;
+mod whatsapp;
 
 use std::path::Path;
 

@@ -1,0 +1,86 @@
+//! The real linker in a cluster: whatsapp-rust clients against the fake WhatsApp server, with
+//! their device keys in Postgres, so that any server can run any channel.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use keebai_fake_whatsapp::{Config, FakeWhatsapp, Phone, WireEvent};
+use keebai_protocol::StreamEvent;
+use keebai_test_support::{Api, PHONE, Serve};
+use reqwest::StatusCode;
+use secrecy::ExposeSecret;
+use serde_json::json;
+
+use super::Nodes;
+
+const LINK_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn whatsapp_server(nodes: &Nodes, dir: &Path, fake: &FakeWhatsapp) -> Serve {
+    nodes
+        .binary
+        .serve(dir)
+        .linker("whatsapp")
+        .env("KEEBAI_DATABASE_URL", nodes.url.expose_secret())
+        .env("KEEBAI_WHATSAPP_WS_URL", fake.url())
+        .env("KEEBAI_WHATSAPP_VERSION", "2.3000.1023456789")
+        .env("RUST_LOG", "info,whatsapp_rust=info")
+}
+
+/// Sends until the channel's server answers 202 (503 while it connects), within `LINK_TIMEOUT`.
+async fn send_when_connected(api: &Api, channel: &str, text: &str) {
+    let deadline = Instant::now() + LINK_TIMEOUT;
+    loop {
+        let body = json!({"channel_id": channel, "to": "+56911111111", "text": text});
+        let response = api.send_text(&api.token, body).await;
+        if response.status() == StatusCode::ACCEPTED {
+            return;
+        }
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(Instant::now() < deadline, "the channel never sent {text:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_channel_paired_on_a_killed_server_reconnects_on_another_from_its_keys_in_postgres() {
+    let fake = FakeWhatsapp::start(Config::default()).await.unwrap();
+    let nodes = Nodes::new().await;
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = whatsapp_server(&nodes, dir_a.path(), &fake).spawn().await;
+    let b = whatsapp_server(&nodes, dir_b.path(), &fake).spawn().await;
+    let (api_a, api_b) = (a.api(&nodes.token), b.api(&nodes.token));
+
+    let session = api_a.connect_ok().await;
+    let mut stream = api_a.stream(&session).await;
+    let qr = stream.next_qr().await;
+    fake.scan(&qr, &Phone::new(PHONE, "Lucio")).await.unwrap();
+    assert_eq!(stream.next_event().await, StreamEvent::Connecting);
+    let channel = match stream.next_within(LINK_TIMEOUT).await {
+        Some((_, StreamEvent::Connected(connected))) => connected.channel_id,
+        other => panic!("expected connected, got {other:?}\n{}", a.logs()),
+    };
+    for dir in [dir_a.path(), dir_b.path()] {
+        assert!(!dir.join("devices").exists(), "no device file: the keys are in Postgres");
+    }
+    // A text through B is sent by A, which runs the channel.
+    send_when_connected(&api_b, &channel, "through B").await;
+    assert_eq!(fake.wait_for_text(1, LINK_TIMEOUT).await.unwrap().text, "through B");
+
+    let logins = |events: &[WireEvent]| {
+        events.iter().filter(|e| matches!(e, WireEvent::Connected { login: Some(_), .. })).count()
+    };
+    let before = logins(&fake.events());
+    let killed = Instant::now();
+    a.kill().await;
+    fake.wait_until("B logs the channel in", Duration::from_secs(40), |events| {
+        logins(events) > before
+    })
+    .await
+    .unwrap();
+    eprintln!("kill -9 -> the channel logged in on B: {:?}", killed.elapsed());
+    send_when_connected(&api_b, &channel, "after A died").await;
+    assert_eq!(fake.wait_for_text(2, LINK_TIMEOUT).await.unwrap().text, "after A died");
+    let numbers = api_b.numbers_ok().await;
+    assert_eq!(numbers.len(), 1);
+    assert_eq!(numbers[0].status, keebai_protocol::ChannelStatus::Connected, "still connected");
+}
