@@ -84,3 +84,38 @@ async fn a_channel_paired_on_a_killed_server_reconnects_on_another_from_its_keys
     assert_eq!(numbers.len(), 1);
     assert_eq!(numbers[0].status, keebai_protocol::ChannelStatus::Connected, "still connected");
 }
+
+#[tokio::test]
+async fn a_replaced_connection_in_a_cluster_is_restarted_by_the_holder_and_stays_connected() {
+    let fake = FakeWhatsapp::start(Config::default()).await.unwrap();
+    let nodes = Nodes::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let a = whatsapp_server(&nodes, dir.path(), &fake).spawn().await;
+    let api = a.api(&nodes.token);
+    let session = api.connect_ok().await;
+    let mut stream = api.stream(&session).await;
+    fake.scan(&stream.next_qr().await, &Phone::new(PHONE, "Lucio")).await.unwrap();
+    assert_eq!(stream.next_event().await, StreamEvent::Connecting);
+    let Some((_, StreamEvent::Connected(connected))) = stream.next_within(LINK_TIMEOUT).await
+    else {
+        panic!("the session connects\n{}", a.logs())
+    };
+    send_when_connected(&api, &connected.channel_id, "before").await;
+
+    // WhatsApp says another connection replaced this one. On one server that ends the channel
+    // (another client took it); in a cluster the server still holding the newest claim takes
+    // it back, and the channel never shows disconnected.
+    let logins = |events: &[WireEvent]| {
+        events.iter().filter(|e| matches!(e, WireEvent::Connected { login: Some(_), .. })).count()
+    };
+    let before = logins(&fake.events());
+    assert_eq!(fake.interrupt_logins(PHONE, keebai_fake_whatsapp::Interruption::Replaced), 1);
+    fake.wait_until("the holder logs the channel in again", LINK_TIMEOUT, |events| {
+        logins(events) > before
+    })
+    .await
+    .unwrap();
+    assert_eq!(api.numbers_ok().await[0].status, keebai_protocol::ChannelStatus::Connected);
+    send_when_connected(&api, &connected.channel_id, "after").await;
+    assert_eq!(fake.wait_for_text(2, LINK_TIMEOUT).await.unwrap().text, "after");
+}
