@@ -58,7 +58,17 @@ pub(super) async fn listen(inner: Arc<Inner>) {
                         break;
                     }
                 },
-                _ = poll.tick() => resync(&inner).await,
+                // Beside the dispatch, so that a slow poll (thousands of followed sessions) never
+                // holds back the notifications that arrive meanwhile; applying is idempotent.
+                _ = poll.tick() => {
+                    if !inner.resyncing.swap(true, std::sync::atomic::Ordering::AcqRel) {
+                        let inner = inner.clone();
+                        inner.tasks.clone().spawn(async move {
+                            resync(&inner).await;
+                            inner.resyncing.store(false, std::sync::atomic::Ordering::Release);
+                        });
+                    }
+                }
                 () = inner.stop.cancelled() => return,
             }
         }

@@ -92,6 +92,8 @@ struct Inner {
     bus: bus::Bus,
     /// Set once channels are placed ([`Cluster::place_channels`]).
     placer: std::sync::Mutex<Option<Arc<placement::Placer>>>,
+    /// A safety poll is running (one at a time).
+    resyncing: std::sync::atomic::AtomicBool,
     tasks: TaskTracker,
     stop: CancellationToken,
 }
@@ -110,6 +112,7 @@ impl Cluster {
             relay,
             bus: bus::Bus::default(),
             placer: std::sync::Mutex::new(None),
+            resyncing: std::sync::atomic::AtomicBool::new(false),
             tasks: TaskTracker::new(),
             stop: CancellationToken::new(),
         });

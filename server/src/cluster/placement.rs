@@ -145,10 +145,8 @@ async fn reconcile_forever(inner: Arc<Inner>, placer: Arc<Placer>) {
 }
 
 async fn stop_all(placer: &Placer) {
-    let mut running = placer.running.lock().await;
-    for (id, _) in running.drain() {
-        placer.live.stop_one(&id).await;
-    }
+    let stopping: Vec<ChannelId> = placer.running.lock().await.drain().map(|(id, _)| id).collect();
+    futures::future::join_all(stopping.iter().map(|id| placer.live.stop_one(id))).await;
 }
 
 /// Stops `ids` here, then gives up their leases.
@@ -164,11 +162,10 @@ async fn release_locked(
     running: &mut Running,
     ids: &[ChannelId],
 ) -> Result<(), sqlx::Error> {
-    for id in ids {
-        if running.remove(id).is_some() {
-            placer.live.stop_one(id).await;
-        }
-    }
+    // In parallel: a whatsapp client takes up to a second to flush and close, and a stopping
+    // server hands everything over within its shutdown grace.
+    let stopping: Vec<&ChannelId> = ids.iter().filter(|id| running.remove(*id).is_some()).collect();
+    futures::future::join_all(stopping.into_iter().map(|id| placer.live.stop_one(id))).await;
     let ids: Vec<&str> = ids.iter().map(ChannelId::as_str).collect();
     sqlx::query(
         "UPDATE channel_leases SET holder = NULL WHERE channel_id = ANY($1) AND holder = $2",
