@@ -13,7 +13,54 @@ use crate::{PostgresStore, db_err, last_of_each};
 /// Length of an app-state master key. The SQLite store reads a key of any other length as
 /// absent (its decoder rejects it, so the library re-requests the key instead of deriving bad
 /// sub-keys from it); this store does the same with the same rule.
-const APP_STATE_KEY_LEN: usize = 32;
+pub(crate) const APP_STATE_KEY_LEN: usize = 32;
+
+/// The insert of a collection's hash state, completed by `set_version` (an upsert) and the
+/// SQLite import (a plain insert, so an existing row is an error).
+macro_rules! insert_version {
+    () => {
+        "INSERT INTO wa_app_state_versions \
+             (device, name, version, hash, index_keys, index_values, mac_mismatch_fatal) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)"
+    };
+}
+
+/// `set_version`: the insert, or the existing row replaced.
+const SET_VERSION: &str = concat!(
+    insert_version!(),
+    " ON CONFLICT (device, name) DO UPDATE SET version = EXCLUDED.version, \
+     hash = EXCLUDED.hash, index_keys = EXCLUDED.index_keys, \
+     index_values = EXCLUDED.index_values, mac_mismatch_fatal = EXCLUDED.mac_mismatch_fatal"
+);
+
+/// The SQLite import: the insert alone.
+pub(crate) const INSERT_VERSION: &str = insert_version!();
+
+/// Writes `state` as the hash state of collection `name` of `device` with `sql` (SET_VERSION
+/// or INSERT_VERSION): the one mapping of a `HashState` to columns. Returns the rows written.
+pub(crate) async fn write_version<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    sql: &'static str,
+    device: &str,
+    name: &str,
+    state: HashState,
+) -> Result<u64> {
+    let (index_keys, index_values): (Vec<String>, Vec<Vec<u8>>) =
+        state.index_value_map.into_iter().unzip();
+    let done = sqlx::query(sql)
+        .bind(device)
+        .bind(name)
+        // bigint has no unsigned form: the u64 is kept bit for bit and cast back on read.
+        .bind(state.version as i64)
+        .bind(&state.hash[..])
+        .bind(index_keys)
+        .bind(index_values)
+        .bind(state.mac_mismatch_fatal)
+        .execute(executor)
+        .await
+        .map_err(db_err)?;
+    Ok(done.rows_affected())
+}
 
 #[async_trait]
 impl AppSyncStore for PostgresStore {
@@ -92,28 +139,7 @@ impl AppSyncStore for PostgresStore {
     }
 
     async fn set_version(&self, name: &str, state: HashState) -> Result<()> {
-        let (index_keys, index_values): (Vec<String>, Vec<Vec<u8>>) =
-            state.index_value_map.into_iter().unzip();
-        sqlx::query(
-            "INSERT INTO wa_app_state_versions \
-                 (device, name, version, hash, index_keys, index_values, mac_mismatch_fatal) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) \
-             ON CONFLICT (device, name) DO UPDATE SET version = EXCLUDED.version, \
-                 hash = EXCLUDED.hash, index_keys = EXCLUDED.index_keys, \
-                 index_values = EXCLUDED.index_values, \
-                 mac_mismatch_fatal = EXCLUDED.mac_mismatch_fatal",
-        )
-        .bind(&*self.device)
-        .bind(name)
-        // bigint has no unsigned form: the u64 is kept bit for bit and cast back on read.
-        .bind(state.version as i64)
-        .bind(&state.hash[..])
-        .bind(index_keys)
-        .bind(index_values)
-        .bind(state.mac_mismatch_fatal)
-        .execute(&self.pool)
-        .await
-        .map_err(db_err)?;
+        write_version(&self.pool, SET_VERSION, &self.device, name, state).await?;
         Ok(())
     }
 

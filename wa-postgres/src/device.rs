@@ -34,48 +34,46 @@ fn keypair_from(bytes: &[u8]) -> Result<KeyPair> {
 }
 
 /// The columns of `wa_device`, in the order every statement below lists them (after `device`).
-#[derive(sqlx::FromRow)]
-struct DeviceRow {
-    lid: String,
-    pn: String,
-    registration_id: i64,
-    noise_key: Vec<u8>,
-    identity_key: Vec<u8>,
-    signed_pre_key: Vec<u8>,
-    signed_pre_key_id: i64,
-    signed_pre_key_signature: Vec<u8>,
-    adv_secret_key: Vec<u8>,
-    account: Option<Vec<u8>>,
-    push_name: String,
-    app_version_primary: i64,
-    app_version_secondary: i64,
-    app_version_tertiary: i64,
-    app_version_last_fetched_ms: i64,
-    edge_routing_info: Option<Vec<u8>>,
-    props_hash: Option<String>,
-    next_pre_key_id: i64,
-    first_unupload_pre_key_id: i64,
-    server_has_prekeys: bool,
-    nct_salt: Option<Vec<u8>>,
-    cert_intermediate_key: Option<Vec<u8>>,
-    cert_intermediate_not_before: Option<i64>,
-    cert_intermediate_not_after: Option<i64>,
-    cert_leaf_key: Option<Vec<u8>>,
-    cert_leaf_not_before: Option<i64>,
-    cert_leaf_not_after: Option<i64>,
-    login_counter: i32,
-    lid_migrated: bool,
-    last_signed_pre_key_rotation_ms: i64,
-    read_receipts_disabled: bool,
+/// Crate-visible so [`PostgresStore::import_sqlite`] writes a SQLite device row through the
+/// same columns, checks and insert as [`DeviceStore::save`].
+#[derive(sqlx::FromRow, Clone)]
+pub(crate) struct DeviceRow {
+    pub(crate) lid: String,
+    pub(crate) pn: String,
+    pub(crate) registration_id: i64,
+    pub(crate) noise_key: Vec<u8>,
+    pub(crate) identity_key: Vec<u8>,
+    pub(crate) signed_pre_key: Vec<u8>,
+    pub(crate) signed_pre_key_id: i64,
+    pub(crate) signed_pre_key_signature: Vec<u8>,
+    pub(crate) adv_secret_key: Vec<u8>,
+    pub(crate) account: Option<Vec<u8>>,
+    pub(crate) push_name: String,
+    pub(crate) app_version_primary: i64,
+    pub(crate) app_version_secondary: i64,
+    pub(crate) app_version_tertiary: i64,
+    pub(crate) app_version_last_fetched_ms: i64,
+    pub(crate) edge_routing_info: Option<Vec<u8>>,
+    pub(crate) props_hash: Option<String>,
+    pub(crate) next_pre_key_id: i64,
+    pub(crate) first_unupload_pre_key_id: i64,
+    pub(crate) server_has_prekeys: bool,
+    pub(crate) nct_salt: Option<Vec<u8>>,
+    pub(crate) cert_intermediate_key: Option<Vec<u8>>,
+    pub(crate) cert_intermediate_not_before: Option<i64>,
+    pub(crate) cert_intermediate_not_after: Option<i64>,
+    pub(crate) cert_leaf_key: Option<Vec<u8>>,
+    pub(crate) cert_leaf_not_before: Option<i64>,
+    pub(crate) cert_leaf_not_after: Option<i64>,
+    pub(crate) login_counter: i32,
+    pub(crate) lid_migrated: bool,
+    pub(crate) last_signed_pre_key_rotation_ms: i64,
+    pub(crate) read_receipts_disabled: bool,
 }
 
 impl DeviceRow {
     fn from_device(device: &Device) -> Self {
-        let chain = device.server_cert_chain.as_ref();
-        let cert = |pick: fn(&CachedServerCertChain) -> &CachedNoiseCert| chain.map(pick);
-        let intermediate = cert(|c| &c.intermediate);
-        let leaf = cert(|c| &c.leaf);
-        Self {
+        let row = Self {
             lid: device.lid.as_ref().map(ToString::to_string).unwrap_or_default(),
             pn: device.pn.as_ref().map(ToString::to_string).unwrap_or_default(),
             registration_id: i64::from(device.registration_id),
@@ -97,16 +95,34 @@ impl DeviceRow {
             first_unupload_pre_key_id: i64::from(device.first_unupload_pre_key_id),
             server_has_prekeys: device.server_has_prekeys,
             nct_salt: device.nct_salt.clone(),
+            cert_intermediate_key: None,
+            cert_intermediate_not_before: None,
+            cert_intermediate_not_after: None,
+            cert_leaf_key: None,
+            cert_leaf_not_before: None,
+            cert_leaf_not_after: None,
+            login_counter: device.login_counter,
+            lid_migrated: device.lid_migrated,
+            last_signed_pre_key_rotation_ms: device.last_signed_pre_key_rotation_ms,
+            read_receipts_disabled: device.read_receipts_disabled,
+        };
+        row.with_cert_chain(device.server_cert_chain.as_ref())
+    }
+
+    /// The row with its six cert columns set from `chain` (all null for `None`): the one
+    /// mapping of a cached cert chain to columns, shared by `save` and the SQLite import.
+    pub(crate) fn with_cert_chain(self, chain: Option<&CachedServerCertChain>) -> Self {
+        let cert = |pick: fn(&CachedServerCertChain) -> &CachedNoiseCert| chain.map(pick);
+        let intermediate = cert(|c| &c.intermediate);
+        let leaf = cert(|c| &c.leaf);
+        Self {
             cert_intermediate_key: intermediate.map(|c| c.key.to_vec()),
             cert_intermediate_not_before: intermediate.map(|c| c.not_before),
             cert_intermediate_not_after: intermediate.map(|c| c.not_after),
             cert_leaf_key: leaf.map(|c| c.key.to_vec()),
             cert_leaf_not_before: leaf.map(|c| c.not_before),
             cert_leaf_not_after: leaf.map(|c| c.not_after),
-            login_counter: device.login_counter,
-            lid_migrated: device.lid_migrated,
-            last_signed_pre_key_rotation_ms: device.last_signed_pre_key_rotation_ms,
-            read_receipts_disabled: device.read_receipts_disabled,
+            ..self
         }
     }
 
@@ -148,7 +164,7 @@ impl DeviceRow {
         }
     }
 
-    fn into_device(self) -> Result<Device> {
+    pub(crate) fn into_device(self) -> Result<Device> {
         let server_cert_chain = self.cert_chain();
         let signed_pre_key_signature: [u8; 64] =
             self.signed_pre_key_signature.try_into().map_err(|_| {
@@ -253,43 +269,64 @@ impl PostgresStore {
     /// Writes `row` for this device with `sql` (INSERT_DEVICE or UPSERT_DEVICE), returning the
     /// row's generated id.
     async fn write_device(&self, sql: &'static str, row: DeviceRow) -> Result<i32> {
-        sqlx::query_scalar(sql)
-            .bind(&*self.device)
-            .bind(row.lid)
-            .bind(row.pn)
-            .bind(row.registration_id)
-            .bind(row.noise_key)
-            .bind(row.identity_key)
-            .bind(row.signed_pre_key)
-            .bind(row.signed_pre_key_id)
-            .bind(row.signed_pre_key_signature)
-            .bind(row.adv_secret_key)
-            .bind(row.account)
-            .bind(row.push_name)
-            .bind(row.app_version_primary)
-            .bind(row.app_version_secondary)
-            .bind(row.app_version_tertiary)
-            .bind(row.app_version_last_fetched_ms)
-            .bind(row.edge_routing_info)
-            .bind(row.props_hash)
-            .bind(row.next_pre_key_id)
-            .bind(row.first_unupload_pre_key_id)
-            .bind(row.server_has_prekeys)
-            .bind(row.nct_salt)
-            .bind(row.cert_intermediate_key)
-            .bind(row.cert_intermediate_not_before)
-            .bind(row.cert_intermediate_not_after)
-            .bind(row.cert_leaf_key)
-            .bind(row.cert_leaf_not_before)
-            .bind(row.cert_leaf_not_after)
-            .bind(row.login_counter)
-            .bind(row.lid_migrated)
-            .bind(row.last_signed_pre_key_rotation_ms)
-            .bind(row.read_receipts_disabled)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(db_err)
+        write_device_row(&self.pool, sql, &self.device, row).await
     }
+}
+
+/// Inserts `row` as the device row of `device`, failing if it exists (never replacing keys):
+/// the SQLite import's write, inside its transaction.
+pub(crate) async fn insert_device_row<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    device: &str,
+    row: DeviceRow,
+) -> Result<i32> {
+    write_device_row(executor, INSERT_DEVICE, device, row).await
+}
+
+/// Writes `row` for `device` with `sql` (INSERT_DEVICE or UPSERT_DEVICE) through `executor`,
+/// returning the row's generated id.
+async fn write_device_row<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    sql: &'static str,
+    device: &str,
+    row: DeviceRow,
+) -> Result<i32> {
+    sqlx::query_scalar(sql)
+        .bind(device)
+        .bind(row.lid)
+        .bind(row.pn)
+        .bind(row.registration_id)
+        .bind(row.noise_key)
+        .bind(row.identity_key)
+        .bind(row.signed_pre_key)
+        .bind(row.signed_pre_key_id)
+        .bind(row.signed_pre_key_signature)
+        .bind(row.adv_secret_key)
+        .bind(row.account)
+        .bind(row.push_name)
+        .bind(row.app_version_primary)
+        .bind(row.app_version_secondary)
+        .bind(row.app_version_tertiary)
+        .bind(row.app_version_last_fetched_ms)
+        .bind(row.edge_routing_info)
+        .bind(row.props_hash)
+        .bind(row.next_pre_key_id)
+        .bind(row.first_unupload_pre_key_id)
+        .bind(row.server_has_prekeys)
+        .bind(row.nct_salt)
+        .bind(row.cert_intermediate_key)
+        .bind(row.cert_intermediate_not_before)
+        .bind(row.cert_intermediate_not_after)
+        .bind(row.cert_leaf_key)
+        .bind(row.cert_leaf_not_before)
+        .bind(row.cert_leaf_not_after)
+        .bind(row.login_counter)
+        .bind(row.lid_migrated)
+        .bind(row.last_signed_pre_key_rotation_ms)
+        .bind(row.read_receipts_disabled)
+        .fetch_one(executor)
+        .await
+        .map_err(db_err)
 }
 
 #[async_trait]

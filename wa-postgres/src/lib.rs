@@ -21,6 +21,7 @@ mod device;
 mod msg_secrets;
 mod protocol;
 mod signal;
+mod sqlite_wire;
 
 use std::collections::HashSet;
 use std::hash::Hash;
@@ -54,6 +55,8 @@ pub const MIGRATIONS_TABLE: &str = "_keebai_wa_migrations";
 ///   generates per device row (1 for the first device of a database), not a caller-chosen one.
 /// - [`snapshot_db`](wacore::store::traits::DeviceStore::snapshot_db) is the trait's no-op: a
 ///   database snapshot is the operator's `pg_dump`, not something to write next to a file.
+///
+/// A device kept by the SQLite store moves here with [`PostgresStore::import_sqlite`].
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: PgPool,
@@ -96,6 +99,11 @@ macro_rules! per_table {
         ]
     };
 }
+
+// After per_table!, which it uses.
+mod sqlite_import;
+
+pub use sqlite_import::{SQLITE_DEVICE_ID, SqliteImport};
 
 impl PostgresStore {
     /// A store for the device named `device` in the database behind `pool`.

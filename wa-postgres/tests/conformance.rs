@@ -2,17 +2,21 @@
 //! scenario below is one sequence of `Backend` calls, run once against a `SqliteStore` in a
 //! temporary directory and once against a `PostgresStore` on a fresh database, and every value
 //! the two return must be equal, step by step. Further tests cover what only the Postgres store
-//! has: many devices in one database, reconnecting, and its migrations next to the server's.
+//! has: many devices in one database, reconnecting, its migrations next to the server's, and
+//! importing a SQLite device file (`PostgresStore::import_sqlite`), which reuses the scenarios
+//! to fill the file and then requires every item to read back equal from both stores.
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
+use std::path::Path;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use keebai_wa_postgres::PostgresStore;
 use secrecy::ExposeSecret;
-use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
+use sqlx::{Connection, PgPool};
 use wacore::appstate::hash::HashState;
 use wacore::appstate::processor::AppStateMutationMAC;
 use wacore::store::Device;
@@ -1064,4 +1068,690 @@ async fn migrations_coexist_with_the_servers_in_either_order() {
         let store = PostgresStore::new(pool.clone(), "ch_m").expect("key");
         store.create().await.expect("the store works on the shared database");
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Import from a SQLite device file
+
+/// Opens a SQLite device file read-only, for looking at its rows directly.
+async fn sqlite_file(path: &Path) -> SqliteConnection {
+    let options = SqliteConnectOptions::new().filename(path).read_only(true);
+    SqliteConnection::connect_with(&options).await.expect("the SQLite file opens")
+}
+
+/// Opens a SQLite device file for writing rows the library never would (corrupt blobs).
+async fn sqlite_file_rw(path: &Path) -> SqliteConnection {
+    let options = SqliteConnectOptions::new().filename(path);
+    SqliteConnection::connect_with(&options).await.expect("the SQLite file opens")
+}
+
+async fn open_sqlite(path: &Path) -> SqliteStore {
+    SqliteStore::new(path.to_str().expect("a UTF-8 temp path")).await.expect("SQLite opens")
+}
+
+/// Every table of a device: its row count in a SQLite device file (device id 1, the one
+/// `SqliteStore::new` uses) and for one device in Postgres, with the Postgres table's name.
+const TABLE_COUNTS: [(&str, &str, &str); 18] = [
+    (
+        "SELECT COUNT(*) FROM identities WHERE device_id = 1",
+        "SELECT COUNT(*) FROM wa_identities WHERE device = $1",
+        "wa_identities",
+    ),
+    (
+        "SELECT COUNT(*) FROM sessions WHERE device_id = 1",
+        "SELECT COUNT(*) FROM wa_sessions WHERE device = $1",
+        "wa_sessions",
+    ),
+    (
+        "SELECT COUNT(*) FROM prekeys WHERE device_id = 1",
+        "SELECT COUNT(*) FROM wa_prekeys WHERE device = $1",
+        "wa_prekeys",
+    ),
+    (
+        "SELECT COUNT(*) FROM signed_prekeys WHERE device_id = 1",
+        "SELECT COUNT(*) FROM wa_signed_prekeys WHERE device = $1",
+        "wa_signed_prekeys",
+    ),
+    (
+        "SELECT COUNT(*) FROM sender_keys WHERE device_id = 1",
+        "SELECT COUNT(*) FROM wa_sender_keys WHERE device = $1",
+        "wa_sender_keys",
+    ),
+    (
+        "SELECT COUNT(*) FROM app_state_keys WHERE device_id = 1",
+        "SELECT COUNT(*) FROM wa_app_state_keys WHERE device = $1",
+        "wa_app_state_keys",
+    ),
+    (
+        "SELECT COUNT(*) FROM app_state_versions WHERE device_id = 1",
+        "SELECT COUNT(*) FROM wa_app_state_versions WHERE device = $1",
+        "wa_app_state_versions",
+    ),
+    (
+        "SELECT COUNT(*) FROM app_state_mutation_macs WHERE device_id = 1",
+        "SELECT COUNT(*) FROM wa_app_state_mutation_macs WHERE device = $1",
+        "wa_app_state_mutation_macs",
+    ),
+    (
+        "SELECT COUNT(*) FROM sender_key_devices WHERE device_id = 1",
+        "SELECT COUNT(*) FROM wa_sender_key_devices WHERE device = $1",
+        "wa_sender_key_devices",
+    ),
+    (
+        "SELECT COUNT(*) FROM lid_pn_mapping WHERE device_id = 1",
+        "SELECT COUNT(*) FROM wa_lid_pn_mapping WHERE device = $1",
+        "wa_lid_pn_mapping",
+    ),
+    (
+        "SELECT COUNT(*) FROM base_keys WHERE device_id = 1",
+        "SELECT COUNT(*) FROM wa_base_keys WHERE device = $1",
+        "wa_base_keys",
+    ),
+    (
+        "SELECT COUNT(*) FROM device_registry WHERE device_id = 1",
+        "SELECT COUNT(*) FROM wa_device_registry WHERE device = $1",
+        "wa_device_registry",
+    ),
+    (
+        "SELECT COUNT(*) FROM group_metadata WHERE device_id = 1",
+        "SELECT COUNT(*) FROM wa_group_metadata WHERE device = $1",
+        "wa_group_metadata",
+    ),
+    (
+        "SELECT COUNT(*) FROM tc_tokens WHERE device_id = 1",
+        "SELECT COUNT(*) FROM wa_tc_tokens WHERE device = $1",
+        "wa_tc_tokens",
+    ),
+    (
+        "SELECT COUNT(*) FROM sent_messages WHERE device_id = 1",
+        "SELECT COUNT(*) FROM wa_sent_messages WHERE device = $1",
+        "wa_sent_messages",
+    ),
+    (
+        "SELECT COUNT(*) FROM pending_inbound_messages WHERE device_id = 1",
+        "SELECT COUNT(*) FROM wa_pending_inbound WHERE device = $1",
+        "wa_pending_inbound",
+    ),
+    (
+        "SELECT COUNT(*) FROM msg_secrets WHERE device_id = 1",
+        "SELECT COUNT(*) FROM wa_msg_secrets WHERE device = $1",
+        "wa_msg_secrets",
+    ),
+    (
+        "SELECT COUNT(*) FROM device WHERE id = 1",
+        "SELECT COUNT(*) FROM wa_device WHERE device = $1",
+        "wa_device",
+    ),
+];
+
+/// The row count of every table for `device` in Postgres.
+async fn pg_counts(pool: &PgPool, device: &str) -> Vec<(&'static str, i64)> {
+    let mut counts = Vec::new();
+    for (_, sql, table) in TABLE_COUNTS {
+        let n: i64 = sqlx::query_scalar(sql).bind(device).fetch_one(pool).await.expect("count");
+        counts.push((table, n));
+    }
+    counts
+}
+
+/// The row count of every table of device 1 in a SQLite device file, by Postgres table name.
+async fn sqlite_counts(path: &Path) -> Vec<(&'static str, i64)> {
+    let mut conn = sqlite_file(path).await;
+    let mut counts = Vec::new();
+    for (sql, _, table) in TABLE_COUNTS {
+        let n: i64 = sqlx::query_scalar(sql).fetch_one(&mut conn).await.expect("count");
+        counts.push((table, n));
+    }
+    counts
+}
+
+/// Columns the trait never returns (upload flags, bookkeeping timestamps, MAC versions), as
+/// (key, value) per row: SQLite device 1 first, then the same for a Postgres device. The
+/// import must carry them too, or expiry and re-uploads would behave differently after it.
+const HIDDEN_COLUMNS: [(&str, &str); 11] = [
+    (
+        "SELECT CAST(id AS TEXT), uploaded FROM prekeys WHERE device_id = 1",
+        "SELECT id::text, uploaded::int::int8 FROM wa_prekeys WHERE device = $1",
+    ),
+    (
+        "SELECT name || ' ' || hex(index_mac), version FROM app_state_mutation_macs \
+         WHERE device_id = 1",
+        "SELECT name || ' ' || upper(encode(index_mac, 'hex')), version \
+         FROM wa_app_state_mutation_macs WHERE device = $1",
+    ),
+    (
+        "SELECT group_jid || ' ' || device_jid, updated_at FROM sender_key_devices \
+         WHERE device_id = 1",
+        "SELECT group_jid || ' ' || device_jid, updated_at FROM wa_sender_key_devices \
+         WHERE device = $1",
+    ),
+    (
+        "SELECT address || ' ' || message_id, created_at FROM base_keys WHERE device_id = 1",
+        "SELECT address || ' ' || message_id, created_at FROM wa_base_keys WHERE device = $1",
+    ),
+    (
+        "SELECT user_id, updated_at FROM device_registry WHERE device_id = 1",
+        "SELECT user_id, updated_at FROM wa_device_registry WHERE device = $1",
+    ),
+    (
+        "SELECT group_jid, updated_at FROM group_metadata WHERE device_id = 1",
+        "SELECT group_jid, updated_at FROM wa_group_metadata WHERE device = $1",
+    ),
+    (
+        "SELECT jid, updated_at FROM tc_tokens WHERE device_id = 1",
+        "SELECT jid, updated_at FROM wa_tc_tokens WHERE device = $1",
+    ),
+    (
+        "SELECT chat_jid || ' ' || message_id, created_at FROM sent_messages WHERE device_id = 1",
+        "SELECT chat_jid || ' ' || message_id, created_at FROM wa_sent_messages \
+         WHERE device = $1",
+    ),
+    (
+        "SELECT chat || ' ' || sender || ' ' || id, inserted_at FROM pending_inbound_messages \
+         WHERE device_id = 1",
+        "SELECT chat || ' ' || sender || ' ' || id, inserted_at FROM wa_pending_inbound \
+         WHERE device = $1",
+    ),
+    (
+        "SELECT chat || ' ' || sender || ' ' || msg_id, created_at FROM msg_secrets \
+         WHERE device_id = 1",
+        "SELECT chat || ' ' || sender || ' ' || msg_id, created_at FROM wa_msg_secrets \
+         WHERE device = $1",
+    ),
+    (
+        "SELECT chat || ' ' || sender || ' ' || msg_id, expires_at FROM msg_secrets \
+         WHERE device_id = 1",
+        "SELECT chat || ' ' || sender || ' ' || msg_id, expires_at FROM wa_msg_secrets \
+         WHERE device = $1",
+    ),
+];
+
+/// Every key of device 1 in a SQLite device file, read from its tables: what the read-back
+/// asks both stores for, so that every row is read, not only the ones a fixture names.
+#[derive(Default)]
+struct FileKeys {
+    identities: Vec<String>,
+    sessions: Vec<String>,
+    prekeys: Vec<u32>,
+    sender_keys: Vec<String>,
+    sync_keys: Vec<Vec<u8>>,
+    collections: Vec<String>,
+    macs: Vec<(String, Vec<u8>)>,
+    skd_groups: Vec<String>,
+    lids: Vec<(String, String)>,
+    base_keys: Vec<(String, String, Vec<u8>)>,
+    users: Vec<String>,
+    groups: Vec<String>,
+    tc_jids: Vec<String>,
+    sent: Vec<(String, String)>,
+    pending: Vec<(String, String, String)>,
+    secrets: Vec<(String, String, String)>,
+}
+
+impl FileKeys {
+    async fn read(path: &Path) -> Self {
+        let mut c = sqlite_file(path).await;
+        macro_rules! all {
+            ($sql:literal) => {
+                sqlx::query_as($sql).fetch_all(&mut c).await.expect($sql)
+            };
+        }
+        macro_rules! scalars {
+            ($sql:literal) => {
+                sqlx::query_scalar($sql).fetch_all(&mut c).await.expect($sql)
+            };
+        }
+        let prekeys: Vec<i64> = scalars!("SELECT id FROM prekeys WHERE device_id = 1");
+        Self {
+            identities: scalars!("SELECT address FROM identities WHERE device_id = 1"),
+            sessions: scalars!("SELECT address FROM sessions WHERE device_id = 1"),
+            prekeys: prekeys.into_iter().map(|id| id as i32 as u32).collect(),
+            sender_keys: scalars!("SELECT address FROM sender_keys WHERE device_id = 1"),
+            sync_keys: scalars!("SELECT key_id FROM app_state_keys WHERE device_id = 1"),
+            collections: scalars!("SELECT name FROM app_state_versions WHERE device_id = 1"),
+            macs: all!("SELECT name, index_mac FROM app_state_mutation_macs WHERE device_id = 1"),
+            skd_groups: scalars!(
+                "SELECT DISTINCT group_jid FROM sender_key_devices WHERE device_id = 1"
+            ),
+            lids: all!("SELECT lid, phone_number FROM lid_pn_mapping WHERE device_id = 1"),
+            base_keys: all!(
+                "SELECT address, message_id, base_key FROM base_keys WHERE device_id = 1"
+            ),
+            users: scalars!("SELECT user_id FROM device_registry WHERE device_id = 1"),
+            groups: scalars!("SELECT group_jid FROM group_metadata WHERE device_id = 1"),
+            tc_jids: scalars!("SELECT jid FROM tc_tokens WHERE device_id = 1"),
+            sent: all!("SELECT chat_jid, message_id FROM sent_messages WHERE device_id = 1"),
+            pending: all!(
+                "SELECT chat, sender, id FROM pending_inbound_messages WHERE device_id = 1"
+            ),
+            secrets: all!("SELECT chat, sender, msg_id FROM msg_secrets WHERE device_id = 1"),
+        }
+    }
+}
+
+/// Reads every item named by `keys` from `b`, then takes and expires what can be taken, as one
+/// comparable log. Consumes sent messages and expires rows: run it last on a store.
+async fn read_everything(b: &dyn Backend, keys: &FileKeys) -> Vec<String> {
+    let mut log = Log::default();
+    log.push("device", b.load().await.map(|d| d.map(|d| device_json(&d))));
+    log.push("device exists", b.exists().await);
+    let user_of = |address: &str| address.split(['@', ':', '.']).next().unwrap_or("").to_owned();
+    for a in &keys.identities {
+        log.push(&format!("identity {a}"), b.load_identity(a).await);
+        log.push(&format!("state of {a}"), b.has_signal_state_for_user(&user_of(a)).await);
+    }
+    for a in &keys.sessions {
+        log.push(&format!("session {a}"), b.get_session(a).await);
+        log.push(&format!("has session {a}"), b.has_session(a).await);
+        log.push(&format!("state of {a}"), b.has_signal_state_for_user(&user_of(a)).await);
+    }
+    for &id in &keys.prekeys {
+        log.push(&format!("prekey {id}"), b.load_prekey(id).await);
+    }
+    log.push("prekeys batch", b.load_prekeys_batch(&keys.prekeys).await.map(sorted));
+    log.push("max prekey", b.get_max_prekey_id().await);
+    log.push("signed prekeys", b.load_all_signed_prekeys().await.map(sorted));
+    for a in &keys.sender_keys {
+        log.push(&format!("sender key {a}"), b.get_sender_key(a).await);
+    }
+    for id in &keys.sync_keys {
+        log.push(&format!("sync key {id:?}"), b.get_sync_key(id).await);
+    }
+    log.push("latest sync key", b.get_latest_sync_key_id().await);
+    for name in &keys.collections {
+        log.push(&format!("version {name}"), b.get_version(name).await.map(hash_state));
+    }
+    for (name, index_mac) in &keys.macs {
+        log.push(&format!("mac {name} {index_mac:?}"), b.get_mutation_mac(name, index_mac).await);
+        if let Ok(index) = <[u8; 32]>::try_from(index_mac.as_slice()) {
+            let batch = b.get_mutation_macs(name, &[index]).await;
+            log.push(
+                &format!("mac batch {name}"),
+                batch.map(|m| m.into_iter().collect::<Vec<_>>()),
+            );
+        }
+    }
+    for g in &keys.skd_groups {
+        log.push(&format!("sender key devices {g}"), b.get_sender_key_devices(g).await.map(sorted));
+    }
+    let all = b
+        .get_all_lid_mappings()
+        .await
+        .map(|entries| sorted(entries.into_iter().map(|e| format!("{e:?}")).collect::<Vec<_>>()));
+    log.push("all lids", all);
+    for (lid, phone) in &keys.lids {
+        log.push(&format!("lid {lid}"), b.get_lid_mapping(lid).await);
+        log.push(&format!("pn {phone}"), b.get_pn_mapping(phone).await);
+    }
+    for (address, id, key) in &keys.base_keys {
+        log.push(&format!("base key {address} {id}"), b.has_same_base_key(address, id, key).await);
+        log.push(
+            &format!("other base key {address} {id}"),
+            b.has_same_base_key(address, id, b"x").await,
+        );
+    }
+    for user in &keys.users {
+        log.push(&format!("devices {user}"), b.get_devices(user).await);
+    }
+    for g in &keys.groups {
+        log.push(&format!("group {g}"), b.get_group_metadata(g).await);
+    }
+    log.push("tc jids", b.get_all_tc_token_jids().await.map(sorted));
+    for jid in &keys.tc_jids {
+        log.push(&format!("tc token {jid}"), b.get_tc_token(jid).await);
+    }
+    for (chat, sender, id) in &keys.pending {
+        log.push(
+            &format!("pending {chat} {sender} {id}"),
+            b.get_pending_inbound(chat, sender, id).await,
+        );
+    }
+    for (chat, sender, id) in &keys.secrets {
+        log.push(
+            &format!("secret {chat} {sender} {id}"),
+            b.get_msg_secret_with_ts(chat, sender, id).await,
+        );
+    }
+    // Destructive last: what can be taken or expired, and how many rows that finds.
+    for (chat, id) in &keys.sent {
+        log.push(&format!("take sent {chat} {id}"), b.take_sent_message(chat, id).await);
+    }
+    log.push("expire secrets", b.delete_expired_msg_secrets(i64::MAX).await);
+    log.push("expire pending", b.delete_expired_pending_inbound(i64::MAX).await);
+    log.push("expire tc tokens", b.delete_expired_tc_tokens(i64::MAX, i64::MAX).await);
+    log.0.into_iter().map(|(label, value)| format!("{label}: {value}")).collect()
+}
+
+/// A SQLite store filled through the trait with every kind of row: what every conformance
+/// scenario leaves behind, one `populate` round, and values at the edges of the conversions.
+async fn fill(b: &SqliteStore, device: &Device) {
+    scenarios::device_rows(b).await;
+    scenarios::identities(b).await;
+    scenarios::sessions(b).await;
+    scenarios::prekeys(b).await;
+    scenarios::signed_prekeys(b).await;
+    scenarios::sender_keys(b).await;
+    scenarios::app_state_keys(b).await;
+    scenarios::app_state_versions_and_macs(b).await;
+    scenarios::sender_key_devices(b).await;
+    scenarios::lid_mappings(b).await;
+    scenarios::base_keys(b).await;
+    scenarios::device_lists(b).await;
+    scenarios::group_metadata(b).await;
+    scenarios::tc_tokens(b).await;
+    scenarios::sent_messages(b).await;
+    scenarios::pending_inbound(b).await;
+    scenarios::msg_secrets(b).await;
+    populate(b, 1, device).await;
+
+    // Uploaded and not-uploaded pre-keys.
+    b.store_prekeys_batch(
+        &[(500, Bytes::from_static(b"p500")), (501, Bytes::from_static(b"p501"))],
+        false,
+    )
+    .await
+    .expect("prekeys");
+    b.store_prekeys_batch(&[(502, Bytes::from_static(b"p502"))], true).await.expect("prekeys");
+    b.mark_prekeys_uploaded(&[500]).await.expect("mark");
+    b.store_signed_prekey(9, b"signed nine").await.expect("signed prekey");
+    // Values the SQLite store wraps in 32-bit columns: a device-list timestamp in ms and a
+    // raw_id over i32::MAX.
+    b.update_device_lists(vec![
+        device_list(
+            "5511900000009",
+            &[0, 2, 99],
+            1_760_000_000_123,
+            Some("2:ph"),
+            Some(3_000_000_000),
+        ),
+        device_list("100000000000009", &[0], -1, None, Some(u32::MAX)),
+    ])
+    .await
+    .expect("device lists");
+    b.set_sender_key_status(
+        "120363021033254951@g.us",
+        &[("5511900000001:1@s.whatsapp.net", true), ("100000000000001:3@lid", false)],
+    )
+    .await
+    .expect("sender key devices");
+    b.put_sessions_batch(&[
+        (Arc::from("5511900000001.0:1"), Bytes::from(vec![0u8; 2000])),
+        (Arc::from("100000000000001.1:3"), Bytes::from_static(b"lid session")),
+    ])
+    .await
+    .expect("sessions");
+    b.put_identity("100000000000001:3@lid", key(0xee)).await.expect("identity");
+    b.put_sender_key("120363021033254951@g.us::100000000000001::3", b"sk").await.expect("sk");
+    let mut state = HashState { version: 12_345, ..HashState::default() };
+    state.hash = [0x5a; 128];
+    state.index_value_map.insert("i1".into(), vec![1; 32]);
+    state.index_value_map.insert("i2".into(), vec![2; 32]);
+    b.set_version("critical_unblock_low", state).await.expect("version");
+    b.put_mutation_macs(
+        "critical_unblock_low",
+        12_345,
+        &[AppStateMutationMAC { index_mac: vec![4; 32], value_mac: vec![5; 32] }],
+    )
+    .await
+    .expect("macs");
+    b.put_tc_token(
+        "5511900000001@s.whatsapp.net",
+        &TcTokenEntry {
+            token: b"tok".to_vec(),
+            token_timestamp: 1_760_000_000,
+            sender_timestamp: Some(1_760_000_001),
+        },
+    )
+    .await
+    .expect("tc token");
+    b.store_sent_message("5511900000001@s.whatsapp.net", "3EB0AA", b"sent payload")
+        .await
+        .expect("sent");
+    b.store_pending_inbound(
+        "120363021033254951@g.us",
+        "100000000000001:3@lid",
+        "3EB0BB",
+        b"pending",
+    )
+    .await
+    .expect("pending");
+    b.put_msg_secrets(vec![secret("M9", 9, 0, 1_760_000_000), secret("M10", 10, 4_000_000_000, 0)])
+        .await
+        .expect("secrets");
+    b.put_group_metadata("120363021033254951@g.us", b"group info").await.expect("group");
+    b.save_base_key("5511900000001.0:1", "3EB0CC", b"base key").await.expect("base key");
+    b.put_lid_mappings(&[
+        lid("100000000000002", "5511900000002", 1_760_000_000, 1_760_000_001, "usync"),
+        lid("100000000000003", "5511900000002", 1_760_000_002, 1_760_000_003, "peer_pn_message"),
+    ])
+    .await
+    .expect("lids");
+    // The device last, every optional field set.
+    b.save(device).await.expect("save");
+}
+
+/// Builds a filled SQLite device file, closes it, and returns its directory, its path and the
+/// device saved in it.
+async fn filled_file() -> (tempfile::TempDir, std::path::PathBuf, Device) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("ch_0001.db");
+    let sqlite = open_sqlite(&path).await;
+    let device = full_device();
+    fill(&sqlite, &device).await;
+    drop(sqlite);
+    (dir, path, device)
+}
+
+#[tokio::test]
+async fn import_copies_every_row_of_a_sqlite_device_file() {
+    let (_dir, path, device) = filled_file().await;
+    let pool = pg_pool().await;
+    // Another device already in the database, which the import must not touch.
+    let other = PostgresStore::new(pool.clone(), "ch_other").expect("key");
+    let other_device = full_device();
+    populate(&other, 2, &other_device).await;
+    let other_before = probe(&other).await;
+    // probe took the sent message; put it back.
+    other.store_sent_message("c", "M", &[2]).await.expect("sent");
+    let other_counts = pg_counts(&pool, "ch_other").await;
+
+    let file_before = std::fs::read(&path).expect("read the file");
+    let imported = PostgresStore::import_sqlite(&pool, "ch_0001", &path).await.expect("import");
+    assert_eq!(std::fs::read(&path).expect("read the file"), file_before, "the file changed");
+
+    // Every table got rows, and as many as the file has (less the one unreadable short key
+    // the app_state_keys scenario stores, which SQLite reads as absent).
+    let sqlite_counts = sqlite_counts(&path).await;
+    let pg = pg_counts(&pool, "ch_0001").await;
+    assert_eq!(imported.unreadable, vec![("app_state_keys", 1)]);
+    assert!(!imported.cert_chain_dropped);
+    assert_eq!(imported.other_devices, 0);
+    for ((table, in_file), (pg_table, in_pg)) in sqlite_counts.iter().zip(&pg) {
+        assert_eq!(table, pg_table);
+        let unreadable = if *table == "wa_app_state_keys" { 1 } else { 0 };
+        assert!(*in_file > 0, "the fixture left {table} empty");
+        assert_eq!(*in_pg, in_file - unreadable, "{table}: rows in Postgres vs the file");
+        assert_eq!(imported.rows_in(table), *in_pg as u64, "{table}: reported vs written");
+    }
+    assert_eq!(imported.rows.len(), 18);
+
+    // Columns no trait method returns came across too.
+    let mut file = sqlite_file(&path).await;
+    for (sqlite_sql, pg_sql) in HIDDEN_COLUMNS {
+        let in_file: Vec<(String, i64)> =
+            sqlx::query_as(sqlite_sql).fetch_all(&mut file).await.expect(sqlite_sql);
+        let in_pg: Vec<(String, i64)> =
+            sqlx::query_as(pg_sql).bind("ch_0001").fetch_all(&pool).await.expect(pg_sql);
+        assert!(!in_file.is_empty(), "{sqlite_sql}: no rows");
+        assert_eq!(sorted(in_pg), sorted(in_file), "{pg_sql}");
+    }
+    file.close().await.expect("close");
+
+    // Every item reads back the same through both stores.
+    let keys = FileKeys::read(&path).await;
+    let postgres = PostgresStore::new(pool.clone(), "ch_0001").expect("key");
+    let sqlite = open_sqlite(&path).await;
+    let from_sqlite = read_everything(&sqlite, &keys).await;
+    let from_postgres = read_everything(&postgres, &keys).await;
+    assert!(from_sqlite.len() > 80, "the read-back read little: {}", from_sqlite.len());
+    for (s, p) in from_sqlite.iter().zip(&from_postgres) {
+        assert_eq!(s, p, "SQLite left, Postgres right");
+    }
+    assert_eq!(from_sqlite.len(), from_postgres.len());
+    assert_eq!(
+        device_json(&postgres.load().await.expect("load").expect("imported")),
+        device_json(&device),
+        "the imported device is the saved one"
+    );
+
+    // The other device is untouched.
+    assert_eq!(pg_counts(&pool, "ch_other").await, other_counts);
+    assert_eq!(probe(&other).await, other_before);
+}
+
+#[tokio::test]
+async fn importing_into_a_device_with_rows_is_refused_and_writes_nothing() {
+    let (_dir, path, _) = filled_file().await;
+    let pool = pg_pool().await;
+    PostgresStore::import_sqlite(&pool, "ch_0001", &path).await.expect("first import");
+    let after_first = pg_counts(&pool, "ch_0001").await;
+    let store = PostgresStore::new(pool.clone(), "ch_0001").expect("key");
+    let device_before = store.load().await.expect("load").map(|d| device_json(&d));
+
+    let again = PostgresStore::import_sqlite(&pool, "ch_0001", &path).await;
+    assert!(matches!(again, Err(StoreError::InvalidConfig(_))), "{again:?}");
+    assert_eq!(pg_counts(&pool, "ch_0001").await, after_first, "the refused import wrote");
+    assert_eq!(store.load().await.expect("load").map(|d| device_json(&d)), device_before);
+
+    // Any single row of the device is enough to refuse, the device row included or not.
+    let stray = PostgresStore::new(pool.clone(), "ch_stray").expect("key");
+    stray.put_session("a@s.whatsapp.net", b"x").await.expect("session");
+    let refused = PostgresStore::import_sqlite(&pool, "ch_stray", &path).await;
+    assert!(matches!(refused, Err(StoreError::InvalidConfig(_))), "{refused:?}");
+    let counts = pg_counts(&pool, "ch_stray").await;
+    assert_eq!(counts.iter().map(|(_, n)| n).sum::<i64>(), 1, "{counts:?}");
+
+    // After the device is deleted, the same file imports again.
+    PostgresStore::delete_device(&pool, "ch_0001").await.expect("delete");
+    PostgresStore::import_sqlite(&pool, "ch_0001", &path).await.expect("import after delete");
+    assert_eq!(pg_counts(&pool, "ch_0001").await, after_first);
+}
+
+#[tokio::test]
+async fn a_file_without_a_device_row_is_refused_and_writes_nothing() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("never_paired.db");
+    let sqlite = open_sqlite(&path).await;
+    // Rows without a device row: what a channel that never created its keys could leave.
+    sqlite.store_prekey(1, b"one", false).await.expect("prekey");
+    sqlite.put_session("a@s.whatsapp.net", b"s").await.expect("session");
+    drop(sqlite);
+    let pool = pg_pool().await;
+    let result = PostgresStore::import_sqlite(&pool, "ch_never", &path).await;
+    assert!(matches!(result, Err(StoreError::DeviceNotFound(1))), "{result:?}");
+    let counts = pg_counts(&pool, "ch_never").await;
+    assert_eq!(counts.iter().map(|(_, n)| n).sum::<i64>(), 0, "{counts:?}");
+
+    // A created but never linked device (keys, no account) is a device: it imports as is.
+    let sqlite = open_sqlite(&path).await;
+    sqlite.create().await.expect("create");
+    drop(sqlite);
+    let imported = PostgresStore::import_sqlite(&pool, "ch_never", &path).await.expect("import");
+    assert_eq!(imported.rows_in("wa_device"), 1);
+    assert_eq!(imported.rows_in("wa_prekeys"), 1);
+    let sqlite = open_sqlite(&path).await;
+    let postgres = PostgresStore::new(pool.clone(), "ch_never").expect("key");
+    let from_sqlite = sqlite.load().await.expect("load").expect("created");
+    let from_postgres = postgres.load().await.expect("load").expect("imported");
+    assert_eq!(device_json(&from_postgres), device_json(&from_sqlite));
+    assert!(from_postgres.account.is_none());
+
+    let missing = PostgresStore::import_sqlite(&pool, "ch_x", &dir.path().join("none.db")).await;
+    assert!(matches!(missing, Err(StoreError::Io(_))), "{missing:?}");
+}
+
+#[tokio::test]
+async fn unreadable_blobs_are_left_out_as_the_sqlite_store_reads_them() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("corrupt.db");
+    let sqlite = open_sqlite(&path).await;
+    populate(&sqlite, 1, &full_device()).await;
+    sqlite
+        .set_sync_key(
+            &[2],
+            AppStateSyncKey { key_data: vec![2; 32], fingerprint: vec![], timestamp: 2 },
+        )
+        .await
+        .expect("sync key");
+    drop(sqlite);
+    // Blobs the library would never write: the SQLite store reads each as absent.
+    let mut rw = sqlite_file_rw(&path).await;
+    for sql in [
+        "UPDATE device SET server_cert_chain = x'0a03010203' WHERE id = 1",
+        "INSERT INTO app_state_keys (key_id, key_data, device_id) VALUES (x'ff', x'deadbeef', 1)",
+        "INSERT INTO app_state_versions (name, state_data, device_id) \
+         VALUES ('regular_high', x'0a', 1)",
+        // Another account in the same file (not the file's device): not copied.
+        "INSERT INTO device (id, lid, pn, registration_id, noise_key, identity_key, \
+             signed_pre_key, signed_pre_key_id, signed_pre_key_signature, adv_secret_key) \
+         SELECT 2, lid, pn, registration_id, noise_key, identity_key, signed_pre_key, \
+             signed_pre_key_id, signed_pre_key_signature, adv_secret_key FROM device WHERE id = 1",
+        "INSERT INTO sessions (address, record, device_id) VALUES ('b@s.whatsapp.net', x'01', 2)",
+    ] {
+        sqlx::query(sql).execute(&mut rw).await.expect(sql);
+    }
+    rw.close().await.expect("close");
+
+    let pool = pg_pool().await;
+    let imported = PostgresStore::import_sqlite(&pool, "ch_c", &path).await.expect("import");
+    assert!(imported.cert_chain_dropped);
+    assert_eq!(imported.unreadable, vec![("app_state_keys", 1), ("app_state_versions", 1)]);
+    assert_eq!(imported.other_devices, 1);
+    assert_eq!(imported.rows_in("wa_sessions"), 1, "device 2's session was copied");
+    assert_eq!(imported.rows_in("wa_app_state_keys"), 2);
+
+    let keys = FileKeys::read(&path).await;
+    let postgres = PostgresStore::new(pool.clone(), "ch_c").expect("key");
+    let sqlite = open_sqlite(&path).await;
+    let loaded = sqlite.load().await.expect("load").expect("device");
+    assert!(loaded.server_cert_chain.is_none(), "SQLite drops the corrupt chain too");
+    assert_eq!(read_everything(&postgres, &keys).await, read_everything(&sqlite, &keys).await);
+}
+
+#[tokio::test]
+async fn a_file_of_another_schema_version_is_refused() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("newer.db");
+    let sqlite = open_sqlite(&path).await;
+    sqlite.save(&full_device()).await.expect("save");
+    drop(sqlite);
+    let mut rw = sqlite_file_rw(&path).await;
+    sqlx::query("INSERT INTO __diesel_schema_migrations (version) VALUES ('20990101000000')")
+        .execute(&mut rw)
+        .await
+        .expect("a newer migration");
+    rw.close().await.expect("close");
+    let pool = pg_pool().await;
+    let result = PostgresStore::import_sqlite(&pool, "ch_n", &path).await;
+    assert!(matches!(result, Err(StoreError::Validation(_))), "{result:?}");
+    let counts = pg_counts(&pool, "ch_n").await;
+    assert_eq!(counts.iter().map(|(_, n)| n).sum::<i64>(), 0);
+
+    // An older file (a migration not applied) is refused too.
+    let mut rw = sqlite_file_rw(&path).await;
+    sqlx::query(
+        "DELETE FROM __diesel_schema_migrations WHERE version IN ('20990101000000', \
+         '20260703000001')",
+    )
+    .execute(&mut rw)
+    .await
+    .expect("an older history");
+    rw.close().await.expect("close");
+    let result = PostgresStore::import_sqlite(&pool, "ch_n", &path).await;
+    assert!(matches!(result, Err(StoreError::Validation(_))), "{result:?}");
+
+    let not_a_store = dir.path().join("other.db");
+    std::fs::write(&not_a_store, b"").expect("an empty file");
+    let result = PostgresStore::import_sqlite(&pool, "ch_n", &not_a_store).await;
+    assert!(matches!(result, Err(StoreError::Validation(_))), "{result:?}");
 }
