@@ -26,6 +26,7 @@ pub mod config;
 pub mod domain;
 pub mod host;
 pub mod linker;
+pub mod migrate;
 pub mod pairing;
 pub mod startup;
 pub mod store;

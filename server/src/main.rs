@@ -2,7 +2,7 @@ use anyhow::Context;
 use clap::Parser;
 use keebai_server::config::{Cli, Command, TokenCommand};
 use keebai_server::domain::{Scopes, TokenId};
-use keebai_server::store::{DB_FILE, DataDirLock, Store};
+use keebai_server::store::Store;
 use keebai_server::{App, startup, telemetry};
 use secrecy::ExposeSecret;
 
@@ -57,24 +57,14 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Migrate { to } => {
-            // No server may write to the store while it is copied.
-            let _lock = DataDirLock::acquire(&cli.data_dir)?;
-            let db = cli.data_dir.join(DB_FILE);
-            anyhow::ensure!(db.exists(), "there is no store to migrate at {}", db.display());
-            let source = Store::open(&cli.data_dir).await?;
-            let target = Store::connect(&to).await?;
-            let copied = source.copy_into(&target).await;
-            source.close().await;
-            target.close().await;
-            let copied = copied?;
+            let moved = keebai_server::migrate::migrate(&cli.data_dir, &to).await?;
+            let copied = moved.store;
             eprintln!(
-                "Copied {} accounts, {} tokens, {} channels and {} message records into Postgres.",
-                copied.accounts, copied.tokens, copied.channels, copied.messages
+                "Copied {} accounts, {} tokens, {} channels, {} message records and {} device \
+                 keys into Postgres.",
+                copied.accounts, copied.tokens, copied.channels, copied.messages, moved.devices
             );
-            eprintln!(
-                "Serve with --database-url (KEEBAI_DATABASE_URL) from now on; whatsapp channels \
-                 keep their device files in this data directory."
-            );
+            eprintln!("Serve with --database-url (KEEBAI_DATABASE_URL) from now on.");
             Ok(())
         }
         Command::Token(command) => {

@@ -130,7 +130,7 @@ async fn migrate_copies_a_one_server_install_into_an_empty_postgres_database_onc
     let said = String::from_utf8_lossy(&migrated.stderr);
     assert!(migrated.status.success(), "{said}");
     // Two accounts and tokens: ours, and the one the widget host minted at the first start.
-    let copied = "Copied 2 accounts, 2 tokens, 1 channels and 1 message records";
+    let copied = "Copied 2 accounts, 2 tokens, 1 channels, 1 message records and 0 device keys";
     assert!(said.contains(copied), "{said}");
     assert!(!said.contains(url.expose_secret()), "{said}");
 

@@ -23,7 +23,7 @@ pub struct WhatsappConfig {
 impl WhatsappConfig {
     pub fn new(data_dir: &Path, connect_timeout: Duration) -> Self {
         Self {
-            devices_dir: data_dir.join("devices"),
+            devices_dir: super::DeviceFiles::in_data_dir(data_dir).dir().to_path_buf(),
             connect_timeout,
             push_name_wait: Duration::from_secs(3),
             resume_concurrency: 4,

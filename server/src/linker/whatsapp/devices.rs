@@ -35,6 +35,11 @@ impl DeviceFiles {
         Self { dir }
     }
 
+    /// The devices directory of a data directory (`<data-dir>/devices`).
+    pub fn in_data_dir(data_dir: &Path) -> Self {
+        Self::new(data_dir.join("devices"))
+    }
+
     pub fn dir(&self) -> &Path {
         &self.dir
     }

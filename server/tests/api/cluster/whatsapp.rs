@@ -119,3 +119,70 @@ async fn a_replaced_connection_in_a_cluster_is_restarted_by_the_holder_and_stays
     send_when_connected(&api, &connected.channel_id, "after").await;
     assert_eq!(fake.wait_for_text(2, LINK_TIMEOUT).await.unwrap().text, "after");
 }
+
+#[tokio::test]
+async fn a_one_server_install_migrated_to_postgres_keeps_its_whatsapp_link() {
+    let fake = FakeWhatsapp::start(Config::default()).await.unwrap();
+    // An empty database: a migration refuses one that holds data.
+    let nodes = Nodes {
+        binary: keebai_test_support::ServerBinary::new(env!("CARGO_BIN_EXE_keebai-server")),
+        url: keebai_test_support::fresh_database().await,
+        token: String::new(),
+        dirs: Vec::new(),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // One server on SQLite, with its device file in the data directory.
+    let token = nodes.binary.create_token(dir.path(), "acme", &keebai_protocol::Scope::ALL).await;
+    let one = nodes
+        .binary
+        .serve(dir.path())
+        .linker("whatsapp")
+        .env("KEEBAI_WHATSAPP_WS_URL", fake.url())
+        .env("KEEBAI_WHATSAPP_VERSION", "2.3000.1023456789")
+        .spawn()
+        .await;
+    let api = one.api(&token);
+    let session = api.connect_ok().await;
+    let mut stream = api.stream(&session).await;
+    fake.scan(&stream.next_qr().await, &Phone::new(PHONE, "Lucio")).await.unwrap();
+    assert_eq!(stream.next_event().await, StreamEvent::Connecting);
+    let Some((_, StreamEvent::Connected(connected))) = stream.next_within(LINK_TIMEOUT).await
+    else {
+        panic!("the session connects\n{}", one.logs())
+    };
+    send_when_connected(&api, &connected.channel_id, "on SQLite").await;
+    one.stop().await;
+
+    // Into a database that holds data: refused, and the device it had imported is undone.
+    let busy = Nodes::new().await;
+    let args = ["migrate", "--to", busy.url.expose_secret()];
+    let refused = nodes.binary.command(dir.path(), &args, &[]).await;
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("already holds data"));
+    let mut db =
+        <sqlx::PgConnection as sqlx::Connection>::connect(busy.url.expose_secret()).await.unwrap();
+    let (devices,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM wa_device").fetch_one(&mut db).await.unwrap();
+    assert_eq!(devices, 0, "nothing of the refused migration stays");
+
+    let args = ["migrate", "--to", nodes.url.expose_secret()];
+    let migrated = nodes.binary.command(dir.path(), &args, &[]).await;
+    let said = String::from_utf8_lossy(&migrated.stderr);
+    assert!(migrated.status.success(), "{said}");
+    assert!(said.contains("1 channels, 1 message records and 1 device keys"), "{said}");
+
+    // A cluster server, on a data directory of its own, runs the channel from Postgres.
+    let logins = |events: &[WireEvent]| {
+        events.iter().filter(|e| matches!(e, WireEvent::Connected { login: Some(_), .. })).count()
+    };
+    let before = logins(&fake.events());
+    let cluster_dir = tempfile::tempdir().unwrap();
+    let server = whatsapp_server(&nodes, cluster_dir.path(), &fake).spawn().await;
+    fake.wait_until("the migrated channel logs in", LINK_TIMEOUT, |events| logins(events) > before)
+        .await
+        .unwrap();
+    let api = server.api(&token);
+    send_when_connected(&api, &connected.channel_id, "on Postgres").await;
+    assert_eq!(fake.wait_for_text(2, LINK_TIMEOUT).await.unwrap().text, "on Postgres");
+    assert_eq!(api.numbers_ok().await[0].status, keebai_protocol::ChannelStatus::Connected);
+}
