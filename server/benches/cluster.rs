@@ -1,6 +1,7 @@
 //! Cluster-mode benchmark: prints figures, asserts nothing.
 //!
-//! `cargo bench -p keebai-server --bench cluster` (`-- --quick`: 1,000 streams only). It
+//! `cargo bench -p keebai-server --bench cluster` (`-- --quick`: 1,000 streams only;
+//! `-- --streams N`: only the cross-server figures at N; `-- --sessions`: only sessions/s). It
 //! starts a throwaway Postgres of its own (`scripts/postgres.sh`: fsync off, so the database's
 //! disk is not what is measured) and real `keebai-server` processes (release build, simulated
 //! linker), and drives them over loopback HTTP:
@@ -280,6 +281,10 @@ fn main() {
         let bench = Bench::new().await;
         if let Some(count) = only {
             return cross_server(&bench, count).await;
+        }
+        if args.iter().any(|a| a == "--sessions") {
+            sessions_per_second(&bench, 1, 20_000, 64).await;
+            return sessions_per_second(&bench, 2, 20_000, 64).await;
         }
         sessions_per_second(&bench, 1, 20_000, 64).await;
         sessions_per_second(&bench, 2, 20_000, 64).await;

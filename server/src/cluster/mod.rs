@@ -103,7 +103,7 @@ impl Cluster {
     pub async fn join(pool: PgPool, config: ClusterConfig) -> anyhow::Result<Self> {
         let me = format!("ins_{}", random_hex(8));
         membership::register(&pool, &me, config.lease_ttl).await?;
-        let (relay, writer) = relay::Relay::new();
+        let (relay, queues) = relay::Relay::new();
         let inner = Arc::new(Inner {
             pool,
             me,
@@ -117,7 +117,8 @@ impl Cluster {
             stop: CancellationToken::new(),
         });
         inner.tasks.spawn(membership::keep(inner.clone()));
-        inner.tasks.spawn(relay::write(inner.clone(), writer));
+        inner.tasks.spawn(relay::write(inner.clone(), queues.events));
+        inner.tasks.spawn(relay::record_creations(inner.clone(), queues.creations));
         inner.tasks.spawn(listener::listen(inner.clone()));
         inner.tasks.spawn(sweeper::sweep(inner.clone()));
         tracing::info!(instance = %inner.me, "joined the cluster");
@@ -174,7 +175,7 @@ impl crate::pairing::Peers for Cluster {
         id: &'a SessionId,
         account: AccountId,
     ) -> BoxFuture<'a, anyhow::Result<()>> {
-        Box::pin(async move { Ok(relay::created(&self.inner, id, account).await?) })
+        Box::pin(relay::created(&self.inner, id, account))
     }
 
     fn published(&self, id: &SessionId, seq: u64, event: &StreamEvent) {

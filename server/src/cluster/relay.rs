@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use keebai_protocol::StreamEvent;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use super::Inner;
 use crate::domain::{AccountId, SessionId};
@@ -32,8 +32,22 @@ pub(super) struct Outgoing {
     event: StreamEvent,
 }
 
+/// A session to record before its id is handed out, and who waits for that.
+pub(super) struct Creation {
+    id: String,
+    account: i64,
+    done: oneshot::Sender<Result<(), String>>,
+}
+
+/// What the relay's tasks take from its queues.
+pub(super) struct Queues {
+    pub(super) events: mpsc::UnboundedReceiver<Outgoing>,
+    pub(super) creations: mpsc::UnboundedReceiver<Creation>,
+}
+
 pub(super) struct Relay {
     writer: Mutex<Option<mpsc::UnboundedSender<Outgoing>>>,
+    creations: Mutex<Option<mpsc::UnboundedSender<Creation>>>,
     replicas: Mutex<HashMap<SessionId, Followed>>,
 }
 
@@ -44,10 +58,15 @@ struct Followed {
 }
 
 impl Relay {
-    pub(super) fn new() -> (Self, mpsc::UnboundedReceiver<Outgoing>) {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let relay = Self { writer: Mutex::new(Some(tx)), replicas: Mutex::new(HashMap::new()) };
-        (relay, rx)
+    pub(super) fn new() -> (Self, Queues) {
+        let (events_tx, events) = mpsc::unbounded_channel();
+        let (creations_tx, creations) = mpsc::unbounded_channel();
+        let relay = Self {
+            writer: Mutex::new(Some(events_tx)),
+            creations: Mutex::new(Some(creations_tx)),
+            replicas: Mutex::new(HashMap::new()),
+        };
+        (relay, Queues { events, creations })
     }
 
     /// Queues an event of a session that runs here. Unbounded: a session publishes a few
@@ -60,9 +79,10 @@ impl Relay {
         }
     }
 
-    /// No more events: the writer finishes the queue and ends.
+    /// No more events or sessions: the writers finish their queues and end.
     pub(super) fn close(&self) {
         lock(&self.writer).take();
+        lock(&self.creations).take();
     }
 
     /// The followed sessions and the last event each has applied.
@@ -214,19 +234,49 @@ pub(super) async fn notify(
     Ok(())
 }
 
-/// Records a session created here, before its id is handed out.
+/// Records a session created here, before its id is handed out. Sessions created at the same
+/// time are recorded together, in one statement ([`record_creations`]): one round trip each
+/// would cap how many sessions a server creates per second.
 pub(super) async fn created(
     inner: &Inner,
     id: &SessionId,
     account: AccountId,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO pairing_sessions (id, account_id, owner) VALUES ($1, $2, $3)")
-        .bind(id.as_str())
-        .bind(account.0)
+) -> anyhow::Result<()> {
+    let (done, recorded) = oneshot::channel();
+    let creation = Creation { id: id.to_string(), account: account.0, done };
+    let queued = lock(&inner.relay.creations).as_ref().map(|queue| queue.send(creation).is_ok());
+    anyhow::ensure!(queued == Some(true), "the cluster is stopping");
+    match recorded.await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(error)) => Err(anyhow::anyhow!("recording the session: {error}")),
+        Err(_) => Err(anyhow::anyhow!("the cluster is stopping")),
+    }
+}
+
+/// Records queued sessions, all that are waiting in one statement, until the relay is closed.
+pub(super) async fn record_creations(
+    inner: Arc<Inner>,
+    mut queue: mpsc::UnboundedReceiver<Creation>,
+) {
+    let mut batch = Vec::with_capacity(BATCH);
+    while queue.recv_many(&mut batch, BATCH).await > 0 {
+        let ids: Vec<&str> = batch.iter().map(|c| c.id.as_str()).collect();
+        let accounts: Vec<i64> = batch.iter().map(|c| c.account).collect();
+        let recorded = sqlx::query(
+            "INSERT INTO pairing_sessions (id, account_id, owner)
+             SELECT id, account_id, $3 FROM UNNEST($1::text[], $2::int8[]) AS s (id, account_id)",
+        )
+        .bind(&ids)
+        .bind(&accounts)
         .bind(&inner.me)
         .execute(&inner.pool)
-        .await?;
-    Ok(())
+        .await
+        .map(|_| ())
+        .map_err(|error| error.to_string());
+        for creation in batch.drain(..) {
+            let _ = creation.done.send(recorded.clone());
+        }
+    }
 }
 
 /// Follows a session of `account` that another server runs. `None`: no such session.
