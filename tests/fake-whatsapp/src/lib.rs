@@ -4,6 +4,7 @@
 //!
 //! - `noise`: the Noise XX responder (IK answered with XXfallback) and the encrypted frames;
 //! - `phone`: what the phone signs when it scans, and how it checks the companion's answer;
+//! - `code`: what the phone does with a pairing code typed on it ("link with phone number");
 //! - `signal`: Signal sessions with the companion (the app-state key share it gets, the texts
 //!   it sends);
 //! - `connection`: one client connection, from the handshake to the last node (its IQ answers
@@ -17,6 +18,7 @@
 //! What it cannot prove: a bug shared by both directions of whatsapp-rust's own codecs (this
 //! fake uses them), and any rejection only WhatsApp's servers make (such as upstream #1439).
 
+mod code;
 mod connection;
 mod noise;
 mod phone;
@@ -24,9 +26,9 @@ mod signal;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use tokio::sync::{Notify, oneshot};
 use whatsapp_rust::wacore::libsignal::protocol::KeyPair;
 use whatsapp_rust::wacore_binary::Node;
@@ -100,9 +102,85 @@ pub enum WireEvent {
     Sent { conn: u64, node: Node },
     /// The phone verified the companion's `pair-device-sign`: `user:device` is linked.
     Paired { user: String, device: u16 },
+    /// A companion asked for a pairing code for `phone_number` (digits) with
+    /// `companion_hello`; `push_notification` is its `should_show_push_notification`.
+    CodeRequested { conn: u64, phone_number: String, push_notification: bool },
+    /// A code typed on `phone_number`'s phone did not open the companion's key bundle: the
+    /// phone says so, the companion hears nothing. `wrong_attempts` counts them for this code.
+    WrongCode { phone_number: String, wrong_attempts: u32 },
     /// A connection ended; `error` when the fake ended it on a fault (such as a frame it could
     /// not read).
     Closed { conn: u64, error: Option<String> },
+}
+
+/// A companion's request for a pairing code, as the fake holds it. Like WhatsApp, it never
+/// sees the code itself (only the companion's key wrapped with it): tests read the code from the
+/// client's `PairingCode` event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeRequest {
+    /// The connection that asked.
+    pub conn: u64,
+    /// Digits only, from the `jid` of `companion_hello`.
+    pub phone_number: String,
+    /// `should_show_push_notification="true"`: WhatsApp should prompt the phone.
+    pub push_notification: bool,
+    /// `companion_platform_id`, such as `9` (another web client).
+    pub platform_id: String,
+    /// `companion_platform_display`, such as `Chrome (Linux)`.
+    pub platform_display: String,
+    /// Codes typed on the phone for this request (each one a `primary_hello`).
+    pub attempts: u32,
+    /// Of those, the ones that were not the companion's code.
+    pub wrong_attempts: u32,
+}
+
+/// A way WhatsApp refuses a `companion_hello`: `<iq type="error"><error code text [backoff]/>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeRefusal {
+    pub code: u16,
+    pub text: String,
+    /// Seconds the server asks the client to wait (`backoff`), which whatsapp-rust reports in
+    /// `PairingCodeError::backoff` (wacore-0.7.0 `src/request.rs:281-291`).
+    pub backoff: Option<u32>,
+}
+
+impl CodeRefusal {
+    /// 429 `rate-overlimit`: too many codes asked for (Baileys issue #2008 shows this stanza);
+    /// whatsapp-rust reports `PairCodeRejection::RateOverlimit` (wacore-0.7.0
+    /// `src/pair_code.rs:689-692`).
+    pub fn rate_overlimit(backoff: Option<u32>) -> Self {
+        Self { code: 429, text: "rate-overlimit".into(), backoff }
+    }
+
+    /// 400 `bad-request`: a malformed request, or WhatsApp's per-number throttle
+    /// (wacore-0.7.0 `src/pair_code.rs:681-686`).
+    pub fn bad_request() -> Self {
+        Self { code: 400, text: "bad-request".into(), backoff: None }
+    }
+
+    /// 452 `feature-not-available`: linking with a number is not enabled for this account
+    /// (wacore-0.7.0 `src/pair_code.rs:693-696`).
+    pub fn feature_not_available() -> Self {
+        Self { code: 452, text: "feature-not-available".into(), backoff: None }
+    }
+}
+
+/// A code request and what the phone needs to answer it.
+struct PendingCode {
+    request: CodeRequest,
+    reference: Vec<u8>,
+    /// The companion's ephemeral key, wrapped with the code.
+    wrapped: [u8; code::WRAPPED_KEY_LEN],
+    /// The companion's Noise key, which its login after the link must use.
+    noise_pub: [u8; 32],
+    requested: Instant,
+}
+
+impl PendingCode {
+    /// Whether a code typed now can still link: within its validity, attempts left.
+    fn usable(&self) -> bool {
+        self.requested.elapsed() <= code::VALIDITY && self.request.attempts < code::MAX_ATTEMPTS
+    }
 }
 
 /// A text that reached a contact of the fake, decrypted.
@@ -156,6 +234,25 @@ struct State {
     texts: Vec<ReceivedText>,
     /// Contacts (any number that is not an account), created when first addressed.
     contacts: HashMap<String, signal::SharedParty>,
+    /// Outstanding pairing codes, by phone number (digits): WhatsApp routes by number.
+    codes: HashMap<String, PendingCode>,
+    /// Refusals for the next `companion_hello`s.
+    code_refusals: VecDeque<CodeRefusal>,
+}
+
+impl State {
+    /// The account `phone` holds, created on first use, its names updated.
+    fn account(&mut self, phone: &Phone) -> phone::Account {
+        let account = phone::Account::new(
+            &phone.phone_number,
+            &phone.push_name,
+            phone.business_name.as_deref(),
+        );
+        let account = self.accounts.entry(account.user.clone()).or_insert(account);
+        account.push_name = phone.push_name.clone();
+        account.business_name = phone.business_name.clone();
+        account.clone()
+    }
 }
 
 /// Short sections with no `.await` inside; a poisoned state is still usable in a test fixture.
@@ -265,15 +362,7 @@ impl FakeWhatsapp {
             let conn = *state.refs.get(&code.reference).context("no connection offered this QR")?;
             let handle = state.connections.get(&conn).context("the QR's connection is closed")?;
             let commands = handle.commands.clone();
-            let account = phone::Account::new(
-                &phone.phone_number,
-                &phone.push_name,
-                phone.business_name.as_deref(),
-            );
-            let account = state.accounts.entry(account.user.clone()).or_insert(account);
-            account.push_name = phone.push_name.clone();
-            account.business_name = phone.business_name.clone();
-            let account = account.clone();
+            let account = state.account(phone);
             commands
                 .send(connection::Command::Scanned { account: Box::new(account), code, done })
                 .map_err(|_| anyhow::anyhow!("the QR's connection is closed"))?;
@@ -282,6 +371,80 @@ impl FakeWhatsapp {
             .await
             .context("the companion did not answer pair-success within 10 s")?
             .context("the connection closed during pairing")?
+    }
+
+    /// The person types `code` on `phone` ("Link with phone number instead"). WhatsApp routes
+    /// by number: this reaches the companion that asked for a code for `phone`'s number, as a
+    /// `primary_hello`; the phone then opens the companion's `companion_finish` and, when
+    /// `code` was the companion's, links it as `scan` does (`pair-success`, then the 515
+    /// restart). Returns the new device's JID. The dash and case do not matter.
+    ///
+    /// Errors, as the phone would show them:
+    /// - no code outstanding for this number (such as a phone with another number than the one
+    ///   the companion asked for): nothing is sent to any companion;
+    /// - the code expired (180 s) or was already typed three times (the companion handles no
+    ///   more `primary_hello` for one code): nothing sent, the companion needs a new code;
+    /// - a wrong code: the companion gets its `primary_hello` and answers, but the phone cannot
+    ///   open the answer, so it links nothing; the attempt counts ([`WireEvent::WrongCode`]).
+    pub async fn enter_code(&self, code: &str, phone: &Phone) -> anyhow::Result<String> {
+        let Some(typed) = code::normalize(code) else {
+            bail!("{code:?} is not a WhatsApp code (8 of 123456789ABCDEFGHJKLMNPQRSTVWXYZ)");
+        };
+        let user = digits(&phone.phone_number);
+        let (commands, account, reference, wrapped, noise_pub) = {
+            let mut state = lock(&self.shared.state);
+            let Some(pending) = state.codes.get_mut(&user) else {
+                bail!(
+                    "couldn't link device: no companion asked for a code for {user}; check the \
+                     phone number"
+                );
+            };
+            if !pending.usable() {
+                bail!(
+                    "couldn't link device: the code for {user} expired or was tried {} times; \
+                     get a new code",
+                    pending.request.attempts
+                );
+            }
+            pending.request.attempts += 1;
+            let (conn, reference, wrapped, noise_pub) = (
+                pending.request.conn,
+                pending.reference.clone(),
+                pending.wrapped,
+                pending.noise_pub,
+            );
+            let handle =
+                state.connections.get(&conn).context("the companion's connection is closed")?;
+            let commands = handle.commands.clone();
+            (commands, state.account(phone), reference, wrapped, noise_pub)
+        };
+        // PBKDF2 with 2^17 rounds, twice: off the runtime, as the companion does.
+        let hello = tokio::task::spawn_blocking(move || code::primary_hello(&typed, &wrapped))
+            .await
+            .context("the phone's key derivation panicked")?;
+        let (done, linked) = oneshot::channel();
+        let link = connection::link_code::CodeLink { account, hello, reference, noise_pub, done };
+        commands
+            .send(connection::Command::PrimaryHello(Box::new(link)))
+            .map_err(|_| anyhow::anyhow!("the companion's connection is closed"))?;
+        // The companion derives its bundle with the same PBKDF2 before it answers.
+        tokio::time::timeout(Duration::from_secs(30), linked)
+            .await
+            .context("the companion did not finish linking within 30 s of primary_hello")?
+            .context("the connection closed during pairing")?
+    }
+
+    /// The code request outstanding for `phone_number`, while a code typed now could still
+    /// link: asked for, not expired, attempts left, not yet used.
+    pub fn outstanding_code(&self, phone_number: &str) -> Option<CodeRequest> {
+        let state = lock(&self.shared.state);
+        let pending = state.codes.get(&digits(phone_number))?;
+        pending.usable().then(|| pending.request.clone())
+    }
+
+    /// The next `companion_hello` is refused with `how` instead of answered with a ref.
+    pub fn refuse_next_code_request(&self, how: CodeRefusal) {
+        lock(&self.shared.state).code_refusals.push_back(how);
     }
 
     /// The phone removes every linked device of `phone_number`: their open connections get

@@ -7,6 +7,7 @@
 //!   would make the client re-upload in a loop);
 //! - `usync`: devices of contacts (device 0) and of the account (0 and its companions, with a
 //!   key-index list); no LIDs for contacts, so sends stay on phone-number addressing;
+//! - `md` `link_code_companion_reg`: the pairing-code flow (`link_code.rs`);
 //! - `abt`, `blocklist`, `privacy`, `w:p`: empty results; any other IQ: error 501 (an
 //!   unanswered IQ makes the client reconnect within about 20–50 s).
 
@@ -71,6 +72,7 @@ impl Conn {
                     .collect::<Vec<_>>();
                 result(&id, vec![NodeBuilder::new("sync").children(collections).build()])
             }
+            ("md", "link_code_companion_reg") => return self.link_code_iq(&id, &node).await,
             ("abt", _) => {
                 result(&id, vec![NodeBuilder::new("props").attr("protocol", "1").build()])
             }

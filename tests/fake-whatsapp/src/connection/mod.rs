@@ -6,9 +6,11 @@
 //!   `<notification type="account_sync">` and its app-state keys, which saves the client's
 //!   fixed 10 s wait), redelivery of what a device has not acknowledged, and interruptions;
 //! - `iq`: the answers to the client's IQs;
-//! - `messages`: texts to contacts, and the phone's app-state key share.
+//! - `messages`: texts to contacts, and the phone's app-state key share;
+//! - `link_code`: linking with a phone number and a code instead of a QR.
 
 mod iq;
+pub mod link_code;
 mod messages;
 
 use std::sync::Arc;
@@ -37,6 +39,8 @@ pub enum Command {
         code: QrCode,
         done: oneshot::Sender<anyhow::Result<String>>,
     },
+    /// The code was typed on the phone: send `primary_hello`.
+    PrimaryHello(Box<link_code::CodeLink>),
     Interrupt(Interruption),
     RequestPasskey,
     Close,
@@ -70,6 +74,8 @@ struct Conn {
     registration: Option<Companion>,
     login: Option<(String, u16)>,
     pairing: Option<PendingPair>,
+    /// A `primary_hello` sent, waiting for `companion_finish`.
+    code_link: Option<link_code::CodeLink>,
     next_id: u64,
 }
 
@@ -80,7 +86,13 @@ pub async fn serve(shared: Arc<Shared>, id: u64, socket: TcpStream) {
     if let Some(error) = &error {
         tracing::debug!(conn = id, %error, "fake WhatsApp connection ended");
     }
-    lock(&shared.state).connections.remove(&id);
+    {
+        let mut state = lock(&shared.state);
+        state.connections.remove(&id);
+        // A code dies with the connection that asked for it: the companion forgets it on
+        // disconnect (whatsapp-rust-0.7.0 `src/client/lifecycle.rs:1056-1067`).
+        state.codes.retain(|_, code| code.request.conn != id);
+    }
     shared.record(WireEvent::Closed { conn: id, error });
 }
 
@@ -131,6 +143,7 @@ async fn run(
         registration,
         login,
         pairing: None,
+        code_link: None,
         next_id: 0,
     };
     if let Some(how) = interruption {
@@ -160,6 +173,7 @@ async fn run(
                 None | Some(Command::Close) => return Ok(()),
                 Some(Command::Interrupt(how)) => return conn.interrupt(how).await,
                 Some(Command::RequestPasskey) => conn.request_passkey().await?,
+                Some(Command::PrimaryHello(link)) => conn.primary_hello(link).await?,
                 Some(Command::Scanned { account, code, done }) => conn.scanned(account, code, done).await?,
             },
         }
