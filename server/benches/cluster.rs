@@ -17,10 +17,13 @@
 //!    more sessions, with the pairing events per second, the notifications per second (counted
 //!    by a listener of this process), and the latency.
 
+mod common;
+
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::{percentile, raise_fd_limit};
 use keebai_protocol::{Scope, StreamEvent};
 use keebai_test_support::{Api, OwnPostgres, ServerBinary, ServerProcess};
 use secrecy::ExposeSecret;
@@ -38,10 +41,7 @@ struct Node {
 
 impl Node {
     fn rss_kib(&self) -> u64 {
-        let status =
-            std::fs::read_to_string(format!("/proc/{}/status", self.process.pid())).unwrap();
-        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+        common::status_kib(self.process.pid(), "VmRSS:")
     }
 }
 
@@ -85,10 +85,6 @@ impl Bench {
         let api = process.api(&self.token);
         Node { process, api, _dir: dir }
     }
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
 async fn sessions_per_second(bench: &Bench, servers: usize, total: usize, workers: usize) {
@@ -257,16 +253,6 @@ async fn notify_rate(bench: &Bench, counts: &[usize]) {
             percentile(&d.latencies, 0.99),
             d.latencies.last().copied().unwrap_or_default()
         );
-    }
-}
-
-fn raise_fd_limit() {
-    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: plain syscalls on a struct we own.
-    unsafe {
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
-        limit.rlim_cur = limit.rlim_max;
-        libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
     }
 }
 

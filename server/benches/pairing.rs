@@ -14,9 +14,12 @@
 //!    parsing it. Codes rotate every 5 s; a code's publish time is `expires_at - 5 s` (both
 //!    processes read the same system clock, and `expires_at` has millisecond precision).
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::{percentile, raise_fd_limit};
 use keebai_protocol::{Scope, StreamEvent};
 use keebai_test_support::{Api, ServerBinary, ServerProcess, StalledSubscriber};
 use time::OffsetDateTime;
@@ -86,10 +89,7 @@ impl Server {
 
     /// A `/proc/<pid>/status` figure in KiB (`VmRSS:`, `RssAnon:`, `RssFile:`).
     fn status_kib(&self, field: &str) -> u64 {
-        let status =
-            std::fs::read_to_string(format!("/proc/{}/status", self.process.pid())).unwrap();
-        let line = status.lines().find(|l| l.starts_with(field)).unwrap();
-        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+        common::status_kib(self.process.pid(), field)
     }
 
     /// SIGTERM (so a profiler wrapping the server can write its report), SIGKILL after a minute.
@@ -101,16 +101,6 @@ impl Server {
                 exit.status, exit.forced
             );
         }
-    }
-}
-
-fn raise_fd_limit() {
-    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: plain syscalls on a struct we own.
-    unsafe {
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
-        limit.rlim_cur = limit.rlim_max;
-        libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
     }
 }
 
@@ -139,10 +129,6 @@ async fn sessions_per_second(total: usize, workers: usize) {
         created as f64 / elapsed.as_secs_f64()
     );
     server.stop().await;
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
 async fn streams(count: usize, stalled: usize) {
