@@ -65,15 +65,15 @@ pub(crate) async fn write_version<'e>(
 #[async_trait]
 impl AppSyncStore for PostgresStore {
     async fn get_sync_key(&self, key_id: &[u8]) -> Result<Option<AppStateSyncKey>> {
-        let row: Option<(Vec<u8>, Vec<u8>, i64)> = sqlx::query_as(
-            "SELECT key_data, fingerprint, timestamp FROM wa_app_state_keys \
-             WHERE device = $1 AND key_id = $2",
-        )
-        .bind(&*self.device)
-        .bind(key_id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db_err)?;
+        let row: Option<(Vec<u8>, Vec<u8>, i64)> = self
+            .fetch_optional(
+                self.query_as(
+                    "SELECT key_data, fingerprint, timestamp FROM wa_app_state_keys \
+                     WHERE device = $1 AND key_id = $2",
+                )
+                .bind(key_id),
+            )
+            .await?;
         Ok(row.and_then(|(key_data, fingerprint, timestamp)| {
             if key_data.len() != APP_STATE_KEY_LEN {
                 tracing::warn!(
@@ -88,33 +88,32 @@ impl AppSyncStore for PostgresStore {
     }
 
     async fn set_sync_key(&self, key_id: &[u8], key: AppStateSyncKey) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO wa_app_state_keys (device, key_id, key_data, fingerprint, timestamp) \
-             VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (device, key_id) DO UPDATE SET key_data = EXCLUDED.key_data, \
-                 fingerprint = EXCLUDED.fingerprint, timestamp = EXCLUDED.timestamp",
+        self.execute(
+            self.query(
+                "INSERT INTO wa_app_state_keys (device, key_id, key_data, fingerprint, timestamp) \
+                 VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (device, key_id) DO UPDATE SET key_data = EXCLUDED.key_data, \
+                     fingerprint = EXCLUDED.fingerprint, timestamp = EXCLUDED.timestamp",
+            )
+            .bind(key_id)
+            .bind(key.key_data)
+            .bind(key.fingerprint)
+            .bind(key.timestamp),
         )
-        .bind(&*self.device)
-        .bind(key_id)
-        .bind(key.key_data)
-        .bind(key.fingerprint)
-        .bind(key.timestamp)
-        .execute(&self.pool)
-        .await
-        .map_err(db_err)?;
+        .await?;
         Ok(())
     }
 
     async fn get_version(&self, name: &str) -> Result<HashState> {
-        let row: Option<(i64, Vec<u8>, Vec<String>, Vec<Vec<u8>>, bool)> = sqlx::query_as(
-            "SELECT version, hash, index_keys, index_values, mac_mismatch_fatal \
-             FROM wa_app_state_versions WHERE device = $1 AND name = $2",
-        )
-        .bind(&*self.device)
-        .bind(name)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db_err)?;
+        let row: Option<(i64, Vec<u8>, Vec<String>, Vec<Vec<u8>>, bool)> = self
+            .fetch_optional(
+                self.query_as(
+                    "SELECT version, hash, index_keys, index_values, mac_mismatch_fatal \
+                     FROM wa_app_state_versions WHERE device = $1 AND name = $2",
+                )
+                .bind(name),
+            )
+            .await?;
         let Some((version, hash, index_keys, index_values, mac_mismatch_fatal)) = row else {
             return Ok(HashState::default());
         };
@@ -155,35 +154,34 @@ impl AppSyncStore for PostgresStore {
         let rows = last_of_each(mutations, |m| m.index_mac.clone());
         let index_macs: Vec<&[u8]> = rows.iter().map(|m| &m.index_mac[..]).collect();
         let value_macs: Vec<&[u8]> = rows.iter().map(|m| &m.value_mac[..]).collect();
-        sqlx::query(
-            "INSERT INTO wa_app_state_mutation_macs (device, name, index_mac, version, value_mac) \
-             SELECT $1, $2, index_mac, $3, value_mac \
-             FROM UNNEST($4::bytea[], $5::bytea[]) AS t (index_mac, value_mac) \
-             ON CONFLICT (device, name, index_mac) DO UPDATE SET version = EXCLUDED.version, \
-                 value_mac = EXCLUDED.value_mac",
+        self.execute(
+            self.query(
+                "INSERT INTO wa_app_state_mutation_macs \
+                     (device, name, index_mac, version, value_mac) \
+                 SELECT $1, $2, index_mac, $3, value_mac \
+                 FROM UNNEST($4::bytea[], $5::bytea[]) AS t (index_mac, value_mac) \
+                 ON CONFLICT (device, name, index_mac) DO UPDATE SET version = EXCLUDED.version, \
+                     value_mac = EXCLUDED.value_mac",
+            )
+            .bind(name)
+            .bind(version as i64)
+            .bind(index_macs)
+            .bind(value_macs),
         )
-        .bind(&*self.device)
-        .bind(name)
-        .bind(version as i64)
-        .bind(index_macs)
-        .bind(value_macs)
-        .execute(&self.pool)
-        .await
-        .map_err(db_err)?;
+        .await?;
         Ok(())
     }
 
     async fn get_mutation_mac(&self, name: &str, index_mac: &[u8]) -> Result<Option<Vec<u8>>> {
-        sqlx::query_scalar(
-            "SELECT value_mac FROM wa_app_state_mutation_macs \
-             WHERE device = $1 AND name = $2 AND index_mac = $3",
+        self.fetch_optional(
+            self.query_scalar(
+                "SELECT value_mac FROM wa_app_state_mutation_macs \
+                 WHERE device = $1 AND name = $2 AND index_mac = $3",
+            )
+            .bind(name)
+            .bind(index_mac),
         )
-        .bind(&*self.device)
-        .bind(name)
-        .bind(index_mac)
-        .fetch_optional(&self.pool)
         .await
-        .map_err(db_err)
     }
 
     /// One query for the whole batch, as the SQLite store does (the default makes one per MAC).
@@ -196,16 +194,16 @@ impl AppSyncStore for PostgresStore {
             return Ok(HashMap::new());
         }
         let keys: Vec<&[u8]> = index_macs.iter().map(|m| &m[..]).collect();
-        let rows: Vec<(Vec<u8>, Vec<u8>)> = sqlx::query_as(
-            "SELECT index_mac, value_mac FROM wa_app_state_mutation_macs \
-             WHERE device = $1 AND name = $2 AND index_mac = ANY($3)",
-        )
-        .bind(&*self.device)
-        .bind(name)
-        .bind(keys)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db_err)?;
+        let rows: Vec<(Vec<u8>, Vec<u8>)> = self
+            .fetch_all(
+                self.query_as(
+                    "SELECT index_mac, value_mac FROM wa_app_state_mutation_macs \
+                     WHERE device = $1 AND name = $2 AND index_mac = ANY($3)",
+                )
+                .bind(name)
+                .bind(keys),
+            )
+            .await?;
         Ok(rows
             .into_iter()
             .filter_map(|(index_mac, value_mac)| {
@@ -218,40 +216,38 @@ impl AppSyncStore for PostgresStore {
         if index_macs.is_empty() {
             return Ok(());
         }
-        sqlx::query(
-            "DELETE FROM wa_app_state_mutation_macs \
-             WHERE device = $1 AND name = $2 AND index_mac = ANY($3)",
+        self.execute(
+            self.query(
+                "DELETE FROM wa_app_state_mutation_macs \
+                 WHERE device = $1 AND name = $2 AND index_mac = ANY($3)",
+            )
+            .bind(name)
+            .bind(index_macs),
         )
-        .bind(&*self.device)
-        .bind(name)
-        .bind(index_macs)
-        .execute(&self.pool)
-        .await
-        .map_err(db_err)?;
+        .await?;
         Ok(())
     }
 
     async fn clear_mutation_macs(&self, name: &str) -> Result<()> {
-        sqlx::query("DELETE FROM wa_app_state_mutation_macs WHERE device = $1 AND name = $2")
-            .bind(&*self.device)
-            .bind(name)
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
+        self.execute(
+            self.query("DELETE FROM wa_app_state_mutation_macs WHERE device = $1 AND name = $2")
+                .bind(name),
+        )
+        .await?;
         Ok(())
     }
 
     async fn get_latest_sync_key_id(&self) -> Result<Option<Vec<u8>>> {
         // The greatest key id whose key is usable: a key that get_sync_key reads as absent must
         // not be picked here either, or outbound patches would fail on it later.
-        sqlx::query_scalar(
-            "SELECT key_id FROM wa_app_state_keys WHERE device = $1 AND octet_length(key_data) = $2 \
-             ORDER BY key_id DESC LIMIT 1",
+        self.fetch_optional(
+            self.query_scalar(
+                "SELECT key_id FROM wa_app_state_keys \
+                 WHERE device = $1 AND octet_length(key_data) = $2 \
+                 ORDER BY key_id DESC LIMIT 1",
+            )
+            .bind(APP_STATE_KEY_LEN as i32),
         )
-        .bind(&*self.device)
-        .bind(APP_STATE_KEY_LEN as i32)
-        .fetch_optional(&self.pool)
         .await
-        .map_err(db_err)
     }
 }

@@ -337,7 +337,7 @@ impl DeviceStore for PostgresStore {
     }
 
     async fn load(&self) -> Result<Option<Device>> {
-        let row: Option<DeviceRow> = sqlx::query_as(
+        let query = self.query_as(
             "SELECT lid, pn, registration_id, noise_key, identity_key, signed_pre_key, \
                  signed_pre_key_id, signed_pre_key_signature, adv_secret_key, account, push_name, \
                  app_version_primary, app_version_secondary, app_version_tertiary, \
@@ -347,20 +347,16 @@ impl DeviceStore for PostgresStore {
                  cert_leaf_not_before, cert_leaf_not_after, login_counter, lid_migrated, \
                  last_signed_pre_key_rotation_ms, read_receipts_disabled \
              FROM wa_device WHERE device = $1",
-        )
-        .bind(&*self.device)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db_err)?;
+        );
+        let row: Option<DeviceRow> = self.fetch_optional(query).await?;
         row.map(DeviceRow::into_device).transpose()
     }
 
     async fn exists(&self) -> Result<bool> {
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM wa_device WHERE device = $1)")
-            .bind(&*self.device)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(db_err)
+        self.fetch_one(
+            self.query_scalar("SELECT EXISTS (SELECT 1 FROM wa_device WHERE device = $1)"),
+        )
+        .await
     }
 
     /// Inserts a fresh device (new random keys, no account), like the SQLite store; like it,

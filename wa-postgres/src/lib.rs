@@ -20,6 +20,7 @@ mod app_sync;
 mod device;
 mod msg_secrets;
 mod protocol;
+mod query;
 mod signal;
 mod sqlite_wire;
 

@@ -10,8 +10,8 @@ use wacore::store::traits::{
 };
 use wacore::time::now_secs;
 
+use crate::PostgresStore;
 use crate::protocol::saturating_u32;
-use crate::{PostgresStore, db_err};
 
 /// One row per key of a batch, merged the way the SQLite store's row-by-row upsert would leave
 /// it: the last secret, the merged deadline (`0` = never wins, else the later) and the later
@@ -54,29 +54,29 @@ impl MsgSecretStore for PostgresStore {
         let expires: Vec<i64> = rows.iter().map(|row| row.expires_at).collect();
         let message_ts: Vec<i64> = rows.iter().map(|row| row.message_ts).collect();
         // The conflict rules are merge_msg_secret_expiry and merge_msg_secret_message_ts in SQL.
-        sqlx::query(
-            "INSERT INTO wa_msg_secrets \
-                 (device, chat, sender, msg_id, secret, created_at, expires_at, message_ts) \
-             SELECT $1, chat, sender, msg_id, secret, $8, expires_at, message_ts \
-             FROM UNNEST($2::text[], $3::text[], $4::text[], $5::bytea[], $6::bigint[], \
-                 $7::bigint[]) AS t (chat, sender, msg_id, secret, expires_at, message_ts) \
-             ON CONFLICT (device, chat, sender, msg_id) DO UPDATE SET \
-                 secret = EXCLUDED.secret, created_at = EXCLUDED.created_at, \
-                 expires_at = CASE WHEN wa_msg_secrets.expires_at = 0 OR EXCLUDED.expires_at = 0 \
-                     THEN 0 ELSE GREATEST(wa_msg_secrets.expires_at, EXCLUDED.expires_at) END, \
-                 message_ts = GREATEST(wa_msg_secrets.message_ts, EXCLUDED.message_ts)",
+        self.execute(
+            self.query(
+                "INSERT INTO wa_msg_secrets \
+                     (device, chat, sender, msg_id, secret, created_at, expires_at, message_ts) \
+                 SELECT $1, chat, sender, msg_id, secret, $8, expires_at, message_ts \
+                 FROM UNNEST($2::text[], $3::text[], $4::text[], $5::bytea[], $6::bigint[], \
+                     $7::bigint[]) AS t (chat, sender, msg_id, secret, expires_at, message_ts) \
+                 ON CONFLICT (device, chat, sender, msg_id) DO UPDATE SET \
+                     secret = EXCLUDED.secret, created_at = EXCLUDED.created_at, \
+                     expires_at = CASE \
+                         WHEN wa_msg_secrets.expires_at = 0 OR EXCLUDED.expires_at = 0 \
+                         THEN 0 ELSE GREATEST(wa_msg_secrets.expires_at, EXCLUDED.expires_at) END, \
+                     message_ts = GREATEST(wa_msg_secrets.message_ts, EXCLUDED.message_ts)",
+            )
+            .bind(chats)
+            .bind(senders)
+            .bind(msg_ids)
+            .bind(secrets)
+            .bind(expires)
+            .bind(message_ts)
+            .bind(now_secs()),
         )
-        .bind(&*self.device)
-        .bind(chats)
-        .bind(senders)
-        .bind(msg_ids)
-        .bind(secrets)
-        .bind(expires)
-        .bind(message_ts)
-        .bind(now_secs())
-        .execute(&self.pool)
-        .await
-        .map_err(db_err)?;
+        .await?;
         Ok(entries.len())
     }
 
@@ -96,30 +96,29 @@ impl MsgSecretStore for PostgresStore {
         sender: &str,
         msg_id: &str,
     ) -> Result<Option<(Vec<u8>, i64)>> {
-        sqlx::query_as(
-            "SELECT secret, message_ts FROM wa_msg_secrets \
-             WHERE device = $1 AND chat = $2 AND sender = $3 AND msg_id = $4",
+        self.fetch_optional(
+            self.query_as(
+                "SELECT secret, message_ts FROM wa_msg_secrets \
+                 WHERE device = $1 AND chat = $2 AND sender = $3 AND msg_id = $4",
+            )
+            .bind(chat)
+            .bind(sender)
+            .bind(msg_id),
         )
-        .bind(&*self.device)
-        .bind(chat)
-        .bind(sender)
-        .bind(msg_id)
-        .fetch_optional(&self.pool)
         .await
-        .map_err(db_err)
     }
 
     async fn delete_expired_msg_secrets(&self, cutoff_timestamp: i64) -> Result<u32> {
         // expires_at = 0 means never.
-        let deleted = sqlx::query(
-            "DELETE FROM wa_msg_secrets WHERE device = $1 AND expires_at <> 0 AND expires_at <= $2",
-        )
-        .bind(&*self.device)
-        .bind(cutoff_timestamp)
-        .execute(&self.pool)
-        .await
-        .map_err(db_err)?
-        .rows_affected();
+        let deleted = self
+            .execute(
+                self.query(
+                    "DELETE FROM wa_msg_secrets \
+                     WHERE device = $1 AND expires_at <> 0 AND expires_at <= $2",
+                )
+                .bind(cutoff_timestamp),
+            )
+            .await?;
         Ok(saturating_u32(deleted))
     }
 }

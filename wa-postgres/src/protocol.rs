@@ -9,7 +9,7 @@ use wacore::store::traits::{
 };
 use wacore::time::now_secs;
 
-use crate::{PostgresStore, db_err, last_of_each, to_u32};
+use crate::{PostgresStore, last_of_each, to_u32};
 
 type LidRow = (String, String, i64, i64, String);
 
@@ -19,14 +19,10 @@ fn lid_entry(
     LidPnMappingEntry { lid, phone_number, created_at, updated_at, learning_source }
 }
 
+type DeviceListRow = (String, String, i64, Option<String>, Option<i64>);
+
 fn device_list(
-    (user, devices_json, timestamp, phash, raw_id): (
-        String,
-        String,
-        i64,
-        Option<String>,
-        Option<i64>,
-    ),
+    (user, devices_json, timestamp, phash, raw_id): DeviceListRow,
 ) -> Result<DeviceListRecord> {
     let devices: Vec<DeviceInfo> =
         serde_json::from_str(&devices_json).map_err(|e| StoreError::Serialization(Box::new(e)))?;
@@ -42,15 +38,14 @@ fn device_list(
 #[async_trait]
 impl ProtocolStore for PostgresStore {
     async fn get_sender_key_devices(&self, group_jid: &str) -> Result<Vec<(String, bool)>> {
-        sqlx::query_as(
-            "SELECT device_jid, has_key FROM wa_sender_key_devices \
-             WHERE device = $1 AND group_jid = $2 ORDER BY device_jid",
+        self.fetch_all(
+            self.query_as(
+                "SELECT device_jid, has_key FROM wa_sender_key_devices \
+                 WHERE device = $1 AND group_jid = $2 ORDER BY device_jid",
+            )
+            .bind(group_jid),
         )
-        .bind(&*self.device)
-        .bind(group_jid)
-        .fetch_all(&self.pool)
         .await
-        .map_err(db_err)
     }
 
     async fn set_sender_key_status(&self, group_jid: &str, entries: &[(&str, bool)]) -> Result<()> {
@@ -60,31 +55,30 @@ impl ProtocolStore for PostgresStore {
         let rows = last_of_each(entries, |(device_jid, _)| *device_jid);
         let device_jids: Vec<&str> = rows.iter().map(|(device_jid, _)| *device_jid).collect();
         let has_keys: Vec<bool> = rows.iter().map(|(_, has_key)| *has_key).collect();
-        sqlx::query(
-            "INSERT INTO wa_sender_key_devices (device, group_jid, device_jid, has_key, updated_at) \
-             SELECT $1, $2, device_jid, has_key, $5 \
-             FROM UNNEST($3::text[], $4::boolean[]) AS t (device_jid, has_key) \
-             ON CONFLICT (device, group_jid, device_jid) DO UPDATE SET \
-                 has_key = EXCLUDED.has_key, updated_at = EXCLUDED.updated_at",
+        self.execute(
+            self.query(
+                "INSERT INTO wa_sender_key_devices \
+                     (device, group_jid, device_jid, has_key, updated_at) \
+                 SELECT $1, $2, device_jid, has_key, $5 \
+                 FROM UNNEST($3::text[], $4::boolean[]) AS t (device_jid, has_key) \
+                 ON CONFLICT (device, group_jid, device_jid) DO UPDATE SET \
+                     has_key = EXCLUDED.has_key, updated_at = EXCLUDED.updated_at",
+            )
+            .bind(group_jid)
+            .bind(device_jids)
+            .bind(has_keys)
+            .bind(now_secs()),
         )
-        .bind(&*self.device)
-        .bind(group_jid)
-        .bind(device_jids)
-        .bind(has_keys)
-        .bind(now_secs())
-        .execute(&self.pool)
-        .await
-        .map_err(db_err)?;
+        .await?;
         Ok(())
     }
 
     async fn clear_sender_key_devices(&self, group_jid: &str) -> Result<()> {
-        sqlx::query("DELETE FROM wa_sender_key_devices WHERE device = $1 AND group_jid = $2")
-            .bind(&*self.device)
-            .bind(group_jid)
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
+        self.execute(
+            self.query("DELETE FROM wa_sender_key_devices WHERE device = $1 AND group_jid = $2")
+                .bind(group_jid),
+        )
+        .await?;
         Ok(())
     }
 
@@ -92,48 +86,45 @@ impl ProtocolStore for PostgresStore {
         if device_jids.is_empty() {
             return Ok(());
         }
-        sqlx::query("DELETE FROM wa_sender_key_devices WHERE device = $1 AND device_jid = ANY($2)")
-            .bind(&*self.device)
-            .bind(device_jids)
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
+        self.execute(
+            self.query(
+                "DELETE FROM wa_sender_key_devices WHERE device = $1 AND device_jid = ANY($2)",
+            )
+            .bind(device_jids),
+        )
+        .await?;
         Ok(())
     }
 
     async fn clear_all_sender_key_devices(&self) -> Result<()> {
-        sqlx::query("DELETE FROM wa_sender_key_devices WHERE device = $1")
-            .bind(&*self.device)
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
+        self.execute(self.query("DELETE FROM wa_sender_key_devices WHERE device = $1")).await?;
         Ok(())
     }
 
     async fn get_lid_mapping(&self, lid: &str) -> Result<Option<LidPnMappingEntry>> {
-        let row: Option<LidRow> = sqlx::query_as(
-            "SELECT lid, phone_number, created_at, updated_at, learning_source \
-             FROM wa_lid_pn_mapping WHERE device = $1 AND lid = $2",
-        )
-        .bind(&*self.device)
-        .bind(lid)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db_err)?;
+        let row: Option<LidRow> = self
+            .fetch_optional(
+                self.query_as(
+                    "SELECT lid, phone_number, created_at, updated_at, learning_source \
+                     FROM wa_lid_pn_mapping WHERE device = $1 AND lid = $2",
+                )
+                .bind(lid),
+            )
+            .await?;
         Ok(row.map(lid_entry))
     }
 
     async fn get_pn_mapping(&self, phone: &str) -> Result<Option<LidPnMappingEntry>> {
-        let row: Option<LidRow> = sqlx::query_as(
-            "SELECT lid, phone_number, created_at, updated_at, learning_source \
-             FROM wa_lid_pn_mapping WHERE device = $1 AND phone_number = $2 \
-             ORDER BY updated_at DESC LIMIT 1",
-        )
-        .bind(&*self.device)
-        .bind(phone)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db_err)?;
+        let row: Option<LidRow> = self
+            .fetch_optional(
+                self.query_as(
+                    "SELECT lid, phone_number, created_at, updated_at, learning_source \
+                     FROM wa_lid_pn_mapping WHERE device = $1 AND phone_number = $2 \
+                     ORDER BY updated_at DESC LIMIT 1",
+                )
+                .bind(phone),
+            )
+            .await?;
         Ok(row.map(lid_entry))
     }
 
@@ -158,51 +149,49 @@ impl ProtocolStore for PostgresStore {
         let created: Vec<i64> = rows.iter().map(|entry| first_created_at(&entry.lid)).collect();
         let updated: Vec<i64> = rows.iter().map(|entry| entry.updated_at).collect();
         let sources: Vec<&str> = rows.iter().map(|entry| entry.learning_source.as_str()).collect();
-        sqlx::query(
-            "INSERT INTO wa_lid_pn_mapping \
-                 (device, lid, phone_number, created_at, updated_at, learning_source) \
-             SELECT $1, * FROM UNNEST($2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[]) \
-             ON CONFLICT (device, lid) DO UPDATE SET phone_number = EXCLUDED.phone_number, \
-                 learning_source = EXCLUDED.learning_source, updated_at = EXCLUDED.updated_at",
+        self.execute(
+            self.query(
+                "INSERT INTO wa_lid_pn_mapping \
+                     (device, lid, phone_number, created_at, updated_at, learning_source) \
+                 SELECT $1, * \
+                 FROM UNNEST($2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[]) \
+                 ON CONFLICT (device, lid) DO UPDATE SET phone_number = EXCLUDED.phone_number, \
+                     learning_source = EXCLUDED.learning_source, updated_at = EXCLUDED.updated_at",
+            )
+            .bind(lids)
+            .bind(phones)
+            .bind(created)
+            .bind(updated)
+            .bind(sources),
         )
-        .bind(&*self.device)
-        .bind(lids)
-        .bind(phones)
-        .bind(created)
-        .bind(updated)
-        .bind(sources)
-        .execute(&self.pool)
-        .await
-        .map_err(db_err)?;
+        .await?;
         Ok(())
     }
 
     async fn get_all_lid_mappings(&self) -> Result<Vec<LidPnMappingEntry>> {
-        let rows: Vec<LidRow> = sqlx::query_as(
-            "SELECT lid, phone_number, created_at, updated_at, learning_source \
-             FROM wa_lid_pn_mapping WHERE device = $1 ORDER BY lid",
-        )
-        .bind(&*self.device)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db_err)?;
+        let rows: Vec<LidRow> = self
+            .fetch_all(self.query_as(
+                "SELECT lid, phone_number, created_at, updated_at, learning_source \
+                 FROM wa_lid_pn_mapping WHERE device = $1 ORDER BY lid",
+            ))
+            .await?;
         Ok(rows.into_iter().map(lid_entry).collect())
     }
 
     async fn save_base_key(&self, address: &str, message_id: &str, base_key: &[u8]) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO wa_base_keys (device, address, message_id, base_key, created_at) \
-             VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (device, address, message_id) DO UPDATE SET base_key = EXCLUDED.base_key",
+        self.execute(
+            self.query(
+                "INSERT INTO wa_base_keys (device, address, message_id, base_key, created_at) \
+                 VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (device, address, message_id) \
+                     DO UPDATE SET base_key = EXCLUDED.base_key",
+            )
+            .bind(address)
+            .bind(message_id)
+            .bind(base_key)
+            .bind(now_secs()),
         )
-        .bind(&*self.device)
-        .bind(address)
-        .bind(message_id)
-        .bind(base_key)
-        .bind(now_secs())
-        .execute(&self.pool)
-        .await
-        .map_err(db_err)?;
+        .await?;
         Ok(())
     }
 
@@ -212,28 +201,28 @@ impl ProtocolStore for PostgresStore {
         message_id: &str,
         current_base_key: &[u8],
     ) -> Result<bool> {
-        let stored: Option<Vec<u8>> = sqlx::query_scalar(
-            "SELECT base_key FROM wa_base_keys WHERE device = $1 AND address = $2 AND message_id = $3",
-        )
-        .bind(&*self.device)
-        .bind(address)
-        .bind(message_id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db_err)?;
+        let stored: Option<Vec<u8>> = self
+            .fetch_optional(
+                self.query_scalar(
+                    "SELECT base_key FROM wa_base_keys \
+                     WHERE device = $1 AND address = $2 AND message_id = $3",
+                )
+                .bind(address)
+                .bind(message_id),
+            )
+            .await?;
         Ok(stored.as_deref() == Some(current_base_key))
     }
 
     async fn delete_base_key(&self, address: &str, message_id: &str) -> Result<()> {
-        sqlx::query(
-            "DELETE FROM wa_base_keys WHERE device = $1 AND address = $2 AND message_id = $3",
+        self.execute(
+            self.query(
+                "DELETE FROM wa_base_keys WHERE device = $1 AND address = $2 AND message_id = $3",
+            )
+            .bind(address)
+            .bind(message_id),
         )
-        .bind(&*self.device)
-        .bind(address)
-        .bind(message_id)
-        .execute(&self.pool)
-        .await
-        .map_err(db_err)?;
+        .await?;
         Ok(())
     }
 
@@ -257,101 +246,91 @@ impl ProtocolStore for PostgresStore {
             rows.iter().map(|record| record.phash.as_deref()).collect();
         let raw_ids: Vec<Option<i64>> =
             rows.iter().map(|record| record.raw_id.map(i64::from)).collect();
-        sqlx::query(
-            "INSERT INTO wa_device_registry \
-                 (device, user_id, devices_json, timestamp, phash, raw_id, updated_at) \
-             SELECT $1, user_id, devices_json, timestamp, phash, raw_id, $7 \
-             FROM UNNEST($2::text[], $3::text[], $4::bigint[], $5::text[], $6::bigint[]) \
-                 AS t (user_id, devices_json, timestamp, phash, raw_id) \
-             ON CONFLICT (device, user_id) DO UPDATE SET devices_json = EXCLUDED.devices_json, \
-                 timestamp = EXCLUDED.timestamp, phash = EXCLUDED.phash, \
-                 raw_id = EXCLUDED.raw_id, updated_at = EXCLUDED.updated_at",
+        self.execute(
+            self.query(
+                "INSERT INTO wa_device_registry \
+                     (device, user_id, devices_json, timestamp, phash, raw_id, updated_at) \
+                 SELECT $1, user_id, devices_json, timestamp, phash, raw_id, $7 \
+                 FROM UNNEST($2::text[], $3::text[], $4::bigint[], $5::text[], $6::bigint[]) \
+                     AS t (user_id, devices_json, timestamp, phash, raw_id) \
+                 ON CONFLICT (device, user_id) DO UPDATE SET devices_json = EXCLUDED.devices_json, \
+                     timestamp = EXCLUDED.timestamp, phash = EXCLUDED.phash, \
+                     raw_id = EXCLUDED.raw_id, updated_at = EXCLUDED.updated_at",
+            )
+            .bind(users)
+            .bind(devices_json)
+            .bind(timestamps)
+            .bind(phashes)
+            .bind(raw_ids)
+            .bind(now_secs()),
         )
-        .bind(&*self.device)
-        .bind(users)
-        .bind(devices_json)
-        .bind(timestamps)
-        .bind(phashes)
-        .bind(raw_ids)
-        .bind(now_secs())
-        .execute(&self.pool)
-        .await
-        .map_err(db_err)?;
+        .await?;
         Ok(())
     }
 
     async fn get_devices(&self, user: &str) -> Result<Option<DeviceListRecord>> {
-        let row: Option<(String, String, i64, Option<String>, Option<i64>)> = sqlx::query_as(
+        let row: Option<DeviceListRow> = self.fetch_optional(self.query_as(
             "SELECT user_id, devices_json, timestamp, phash, raw_id FROM wa_device_registry \
              WHERE device = $1 AND user_id = $2",
-        )
-        .bind(&*self.device)
-        .bind(user)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db_err)?;
+        ).bind(user)).await?;
         row.map(device_list).transpose()
     }
 
     async fn delete_devices(&self, user: &str) -> Result<()> {
-        sqlx::query("DELETE FROM wa_device_registry WHERE device = $1 AND user_id = $2")
-            .bind(&*self.device)
-            .bind(user)
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
+        self.execute(
+            self.query("DELETE FROM wa_device_registry WHERE device = $1 AND user_id = $2")
+                .bind(user),
+        )
+        .await?;
         Ok(())
     }
 
     /// Overridden (the default keeps nothing) so a restart keeps the participant-hash skip.
     async fn get_group_metadata(&self, group_jid: &str) -> Result<Option<Vec<u8>>> {
-        sqlx::query_scalar(
-            "SELECT info FROM wa_group_metadata WHERE device = $1 AND group_jid = $2",
+        self.fetch_optional(
+            self.query_scalar(
+                "SELECT info FROM wa_group_metadata WHERE device = $1 AND group_jid = $2",
+            )
+            .bind(group_jid),
         )
-        .bind(&*self.device)
-        .bind(group_jid)
-        .fetch_optional(&self.pool)
         .await
-        .map_err(db_err)
     }
 
     async fn put_group_metadata(&self, group_jid: &str, blob: &[u8]) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO wa_group_metadata (device, group_jid, info, updated_at) \
-             VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (device, group_jid) DO UPDATE SET info = EXCLUDED.info, \
-                 updated_at = EXCLUDED.updated_at",
+        self.execute(
+            self.query(
+                "INSERT INTO wa_group_metadata (device, group_jid, info, updated_at) \
+                 VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (device, group_jid) DO UPDATE SET info = EXCLUDED.info, \
+                     updated_at = EXCLUDED.updated_at",
+            )
+            .bind(group_jid)
+            .bind(blob)
+            .bind(now_secs()),
         )
-        .bind(&*self.device)
-        .bind(group_jid)
-        .bind(blob)
-        .bind(now_secs())
-        .execute(&self.pool)
-        .await
-        .map_err(db_err)?;
+        .await?;
         Ok(())
     }
 
     async fn delete_group_metadata(&self, group_jid: &str) -> Result<()> {
-        sqlx::query("DELETE FROM wa_group_metadata WHERE device = $1 AND group_jid = $2")
-            .bind(&*self.device)
-            .bind(group_jid)
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
+        self.execute(
+            self.query("DELETE FROM wa_group_metadata WHERE device = $1 AND group_jid = $2")
+                .bind(group_jid),
+        )
+        .await?;
         Ok(())
     }
 
     async fn get_tc_token(&self, jid: &str) -> Result<Option<TcTokenEntry>> {
-        let row: Option<(Vec<u8>, i64, Option<i64>)> = sqlx::query_as(
-            "SELECT token, token_timestamp, sender_timestamp FROM wa_tc_tokens \
-             WHERE device = $1 AND jid = $2",
-        )
-        .bind(&*self.device)
-        .bind(jid)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db_err)?;
+        let row: Option<(Vec<u8>, i64, Option<i64>)> = self
+            .fetch_optional(
+                self.query_as(
+                    "SELECT token, token_timestamp, sender_timestamp FROM wa_tc_tokens \
+                     WHERE device = $1 AND jid = $2",
+                )
+                .bind(jid),
+            )
+            .await?;
         Ok(row.map(|(token, token_timestamp, sender_timestamp)| TcTokenEntry {
             token,
             token_timestamp,
@@ -360,59 +339,55 @@ impl ProtocolStore for PostgresStore {
     }
 
     async fn put_tc_token(&self, jid: &str, entry: &TcTokenEntry) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO wa_tc_tokens \
-                 (device, jid, token, token_timestamp, sender_timestamp, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) \
-             ON CONFLICT (device, jid) DO UPDATE SET token = EXCLUDED.token, \
-                 token_timestamp = EXCLUDED.token_timestamp, \
-                 sender_timestamp = EXCLUDED.sender_timestamp, updated_at = EXCLUDED.updated_at",
+        self.execute(
+            self.query(
+                "INSERT INTO wa_tc_tokens \
+                     (device, jid, token, token_timestamp, sender_timestamp, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (device, jid) DO UPDATE SET token = EXCLUDED.token, \
+                     token_timestamp = EXCLUDED.token_timestamp, \
+                     sender_timestamp = EXCLUDED.sender_timestamp, \
+                     updated_at = EXCLUDED.updated_at",
+            )
+            .bind(jid)
+            .bind(&entry.token)
+            .bind(entry.token_timestamp)
+            .bind(entry.sender_timestamp)
+            .bind(now_secs()),
         )
-        .bind(&*self.device)
-        .bind(jid)
-        .bind(&entry.token)
-        .bind(entry.token_timestamp)
-        .bind(entry.sender_timestamp)
-        .bind(now_secs())
-        .execute(&self.pool)
-        .await
-        .map_err(db_err)?;
+        .await?;
         Ok(())
     }
 
     async fn delete_tc_token(&self, jid: &str) -> Result<()> {
-        sqlx::query("DELETE FROM wa_tc_tokens WHERE device = $1 AND jid = $2")
-            .bind(&*self.device)
-            .bind(jid)
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
+        self.execute(
+            self.query("DELETE FROM wa_tc_tokens WHERE device = $1 AND jid = $2").bind(jid),
+        )
+        .await?;
         Ok(())
     }
 
     async fn get_all_tc_token_jids(&self) -> Result<Vec<String>> {
-        sqlx::query_scalar("SELECT jid FROM wa_tc_tokens WHERE device = $1 ORDER BY jid")
-            .bind(&*self.device)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)
+        self.fetch_all(
+            self.query_scalar("SELECT jid FROM wa_tc_tokens WHERE device = $1 ORDER BY jid"),
+        )
+        .await
     }
 
     async fn delete_expired_tc_tokens(&self, token_cutoff: i64, sender_cutoff: i64) -> Result<u32> {
         // A row goes only when both halves are dead: the received token expired or absent, and
         // the sender bucket expired or absent.
-        let deleted = sqlx::query(
-            "DELETE FROM wa_tc_tokens WHERE device = $1 \
-                 AND (token = ''::bytea OR token_timestamp < $2) \
-                 AND (sender_timestamp IS NULL OR sender_timestamp < $3)",
-        )
-        .bind(&*self.device)
-        .bind(token_cutoff)
-        .bind(sender_cutoff)
-        .execute(&self.pool)
-        .await
-        .map_err(db_err)?
-        .rows_affected();
+        let deleted = self
+            .execute(
+                self.query(
+                    "DELETE FROM wa_tc_tokens WHERE device = $1 \
+                     AND (token = ''::bytea OR token_timestamp < $2) \
+                     AND (sender_timestamp IS NULL OR sender_timestamp < $3)",
+                )
+                .bind(token_cutoff)
+                .bind(sender_cutoff),
+            )
+            .await?;
         Ok(saturating_u32(deleted))
     }
 
@@ -426,23 +401,22 @@ impl ProtocolStore for PostgresStore {
     ) -> Result<()> {
         // Newer wins: an existing row is overwritten only when it is a byte-less placeholder
         // or the incoming token is at least as new. The sender bucket is never touched.
-        sqlx::query(
-            "INSERT INTO wa_tc_tokens \
-                 (device, jid, token, token_timestamp, sender_timestamp, updated_at) \
-             VALUES ($1, $2, $3, $4, NULL, $5) \
-             ON CONFLICT (device, jid) DO UPDATE SET token = EXCLUDED.token, \
-                 token_timestamp = EXCLUDED.token_timestamp, updated_at = EXCLUDED.updated_at \
-             WHERE wa_tc_tokens.token = ''::bytea \
-                 OR EXCLUDED.token_timestamp >= wa_tc_tokens.token_timestamp",
+        self.execute(
+            self.query(
+                "INSERT INTO wa_tc_tokens \
+                     (device, jid, token, token_timestamp, sender_timestamp, updated_at) \
+                 VALUES ($1, $2, $3, $4, NULL, $5) \
+                 ON CONFLICT (device, jid) DO UPDATE SET token = EXCLUDED.token, \
+                     token_timestamp = EXCLUDED.token_timestamp, updated_at = EXCLUDED.updated_at \
+                 WHERE wa_tc_tokens.token = ''::bytea \
+                     OR EXCLUDED.token_timestamp >= wa_tc_tokens.token_timestamp",
+            )
+            .bind(jid)
+            .bind(token)
+            .bind(token_timestamp)
+            .bind(now_secs()),
         )
-        .bind(&*self.device)
-        .bind(jid)
-        .bind(token)
-        .bind(token_timestamp)
-        .bind(now_secs())
-        .execute(&self.pool)
-        .await
-        .map_err(db_err)?;
+        .await?;
         Ok(())
     }
 
@@ -454,21 +428,20 @@ impl ProtocolStore for PostgresStore {
     ) -> Result<()> {
         // A new row is a byte-less placeholder; an existing one only has its sender bucket
         // moved forward, its token is left alone.
-        sqlx::query(
-            "INSERT INTO wa_tc_tokens \
-                 (device, jid, token, token_timestamp, sender_timestamp, updated_at) \
-             VALUES ($1, $2, ''::bytea, $3, $3, $4) \
-             ON CONFLICT (device, jid) DO UPDATE SET \
-                 sender_timestamp = GREATEST(COALESCE(wa_tc_tokens.sender_timestamp, $3), $3), \
-                 updated_at = EXCLUDED.updated_at",
+        self.execute(
+            self.query(
+                "INSERT INTO wa_tc_tokens \
+                     (device, jid, token, token_timestamp, sender_timestamp, updated_at) \
+                 VALUES ($1, $2, ''::bytea, $3, $3, $4) \
+                 ON CONFLICT (device, jid) DO UPDATE SET \
+                     sender_timestamp = GREATEST(COALESCE(wa_tc_tokens.sender_timestamp, $3), $3), \
+                     updated_at = EXCLUDED.updated_at",
+            )
+            .bind(jid)
+            .bind(sender_timestamp)
+            .bind(now_secs()),
         )
-        .bind(&*self.device)
-        .bind(jid)
-        .bind(sender_timestamp)
-        .bind(now_secs())
-        .execute(&self.pool)
-        .await
-        .map_err(db_err)?;
+        .await?;
         Ok(())
     }
 
@@ -479,46 +452,43 @@ impl ProtocolStore for PostgresStore {
         payload: &[u8],
     ) -> Result<()> {
         // A re-store replaces the row, fresh timestamp included (SQLite's REPLACE INTO).
-        sqlx::query(
-            "INSERT INTO wa_sent_messages (device, chat_jid, message_id, payload, created_at) \
-             VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (device, chat_jid, message_id) DO UPDATE SET \
-                 payload = EXCLUDED.payload, created_at = EXCLUDED.created_at",
+        self.execute(
+            self.query(
+                "INSERT INTO wa_sent_messages (device, chat_jid, message_id, payload, created_at) \
+                 VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (device, chat_jid, message_id) DO UPDATE SET \
+                     payload = EXCLUDED.payload, created_at = EXCLUDED.created_at",
+            )
+            .bind(chat_jid)
+            .bind(message_id)
+            .bind(payload)
+            .bind(now_secs()),
         )
-        .bind(&*self.device)
-        .bind(chat_jid)
-        .bind(message_id)
-        .bind(payload)
-        .bind(now_secs())
-        .execute(&self.pool)
-        .await
-        .map_err(db_err)?;
+        .await?;
         Ok(())
     }
 
     async fn take_sent_message(&self, chat_jid: &str, message_id: &str) -> Result<Option<Vec<u8>>> {
         // One statement reads and deletes, so two concurrent retry receipts cannot both get it.
-        sqlx::query_scalar(
-            "DELETE FROM wa_sent_messages WHERE device = $1 AND chat_jid = $2 AND message_id = $3 \
-             RETURNING payload",
+        self.fetch_optional(
+            self.query_scalar(
+                "DELETE FROM wa_sent_messages \
+                 WHERE device = $1 AND chat_jid = $2 AND message_id = $3 \
+                 RETURNING payload",
+            )
+            .bind(chat_jid)
+            .bind(message_id),
         )
-        .bind(&*self.device)
-        .bind(chat_jid)
-        .bind(message_id)
-        .fetch_optional(&self.pool)
         .await
-        .map_err(db_err)
     }
 
     async fn delete_expired_sent_messages(&self, cutoff_timestamp: i64) -> Result<u32> {
-        let deleted =
-            sqlx::query("DELETE FROM wa_sent_messages WHERE device = $1 AND created_at < $2")
-                .bind(&*self.device)
-                .bind(cutoff_timestamp)
-                .execute(&self.pool)
-                .await
-                .map_err(db_err)?
-                .rows_affected();
+        let deleted = self
+            .execute(
+                self.query("DELETE FROM wa_sent_messages WHERE device = $1 AND created_at < $2")
+                    .bind(cutoff_timestamp),
+            )
+            .await?;
         Ok(saturating_u32(deleted))
     }
 
@@ -539,17 +509,16 @@ impl ProtocolStore for PostgresStore {
         sender: &str,
         id: &str,
     ) -> Result<Option<Vec<u8>>> {
-        sqlx::query_scalar(
-            "SELECT message FROM wa_pending_inbound \
-             WHERE device = $1 AND chat = $2 AND sender = $3 AND id = $4",
+        self.fetch_optional(
+            self.query_scalar(
+                "SELECT message FROM wa_pending_inbound \
+                 WHERE device = $1 AND chat = $2 AND sender = $3 AND id = $4",
+            )
+            .bind(chat)
+            .bind(sender)
+            .bind(id),
         )
-        .bind(&*self.device)
-        .bind(chat)
-        .bind(sender)
-        .bind(id)
-        .fetch_optional(&self.pool)
         .await
-        .map_err(db_err)
     }
 
     async fn delete_pending_inbound(&self, chat: &str, sender: &str, id: &str) -> Result<()> {
@@ -557,14 +526,12 @@ impl ProtocolStore for PostgresStore {
     }
 
     async fn delete_expired_pending_inbound(&self, cutoff_timestamp: i64) -> Result<u32> {
-        let deleted =
-            sqlx::query("DELETE FROM wa_pending_inbound WHERE device = $1 AND inserted_at < $2")
-                .bind(&*self.device)
-                .bind(cutoff_timestamp)
-                .execute(&self.pool)
-                .await
-                .map_err(db_err)?
-                .rows_affected();
+        let deleted = self
+            .execute(
+                self.query("DELETE FROM wa_pending_inbound WHERE device = $1 AND inserted_at < $2")
+                    .bind(cutoff_timestamp),
+            )
+            .await?;
         Ok(saturating_u32(deleted))
     }
 
@@ -578,23 +545,22 @@ impl ProtocolStore for PostgresStore {
         let senders: Vec<&str> = rows.iter().map(|row| row.sender).collect();
         let ids: Vec<&str> = rows.iter().map(|row| row.id).collect();
         let messages: Vec<&[u8]> = rows.iter().map(|row| row.message).collect();
-        sqlx::query(
-            "INSERT INTO wa_pending_inbound (device, chat, sender, id, message, inserted_at) \
-             SELECT $1, chat, sender, id, message, $6 \
-             FROM UNNEST($2::text[], $3::text[], $4::text[], $5::bytea[]) \
-                 AS t (chat, sender, id, message) \
-             ON CONFLICT (device, chat, sender, id) DO UPDATE SET \
-                 message = EXCLUDED.message, inserted_at = EXCLUDED.inserted_at",
+        self.execute(
+            self.query(
+                "INSERT INTO wa_pending_inbound (device, chat, sender, id, message, inserted_at) \
+                 SELECT $1, chat, sender, id, message, $6 \
+                 FROM UNNEST($2::text[], $3::text[], $4::text[], $5::bytea[]) \
+                     AS t (chat, sender, id, message) \
+                 ON CONFLICT (device, chat, sender, id) DO UPDATE SET \
+                     message = EXCLUDED.message, inserted_at = EXCLUDED.inserted_at",
+            )
+            .bind(chats)
+            .bind(senders)
+            .bind(ids)
+            .bind(messages)
+            .bind(now_secs()),
         )
-        .bind(&*self.device)
-        .bind(chats)
-        .bind(senders)
-        .bind(ids)
-        .bind(messages)
-        .bind(now_secs())
-        .execute(&self.pool)
-        .await
-        .map_err(db_err)?;
+        .await?;
         Ok(())
     }
 
@@ -605,18 +571,17 @@ impl ProtocolStore for PostgresStore {
         let chats: Vec<&str> = keys.iter().map(|key| key.chat).collect();
         let senders: Vec<&str> = keys.iter().map(|key| key.sender).collect();
         let ids: Vec<&str> = keys.iter().map(|key| key.id).collect();
-        sqlx::query(
-            "DELETE FROM wa_pending_inbound AS p \
-             USING UNNEST($2::text[], $3::text[], $4::text[]) AS k (chat, sender, id) \
-             WHERE p.device = $1 AND p.chat = k.chat AND p.sender = k.sender AND p.id = k.id",
+        self.execute(
+            self.query(
+                "DELETE FROM wa_pending_inbound AS p \
+                 USING UNNEST($2::text[], $3::text[], $4::text[]) AS k (chat, sender, id) \
+                 WHERE p.device = $1 AND p.chat = k.chat AND p.sender = k.sender AND p.id = k.id",
+            )
+            .bind(chats)
+            .bind(senders)
+            .bind(ids),
         )
-        .bind(&*self.device)
-        .bind(chats)
-        .bind(senders)
-        .bind(ids)
-        .execute(&self.pool)
-        .await
-        .map_err(db_err)?;
+        .await?;
         Ok(())
     }
 }
