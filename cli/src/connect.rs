@@ -149,6 +149,17 @@ impl View {
                 }
                 None
             }
+            StreamEvent::PairingCode(code) => {
+                if self.mode != Mode::Json {
+                    self.close_status();
+                    self.print(&format!(
+                        "Pairing code for {}: {}\nOn that phone: WhatsApp > Linked devices > Link a device > Link with phone number instead, then type the code. It is valid until {}.\n",
+                        code.phone_number, code.code, code.expires_at
+                    ));
+                    self.drawn = 0;
+                }
+                None
+            }
             StreamEvent::Connecting => {
                 if self.mode != Mode::Json {
                     if self.status_open {

@@ -43,3 +43,27 @@ pub struct ConnectResponse {
     /// Seconds until the pairing window closes (300 by default).
     pub expires_in: u64,
 }
+
+/// `POST /v1/channels/whatsapp/connect/{session_id}/pairing-code`: link by phone number instead
+/// of a QR code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PairingCodeRequest {
+    /// E.164 number of the WhatsApp account to link, e.g. `+56912345678`.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = r"^\+[1-9][0-9]{7,14}$", example = "+56912345678")
+    )]
+    pub phone_number: String,
+}
+
+/// The 200 answer: the code, which the stream also shows as `pairing_code`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PairingCodeResponse {
+    /// Eight characters grouped four and four, e.g. `ABCD-EFGH`.
+    pub code: String,
+    /// When this code stops being accepted (RFC 3339, UTC); a new one follows on the stream.
+    pub expires_at: String,
+}

@@ -37,6 +37,9 @@ pub enum ErrorCode {
     ChannelNotFound,
     /// 404: the simulated phone scanned a string that no session ever showed.
     QrNotFound,
+    /// 404: the simulated phone typed a pairing code, but no session asked for one for its
+    /// number.
+    CodeNotFound,
     /// 404: no such route.
     NotFound,
     /// 405: the route exists, the method does not.
@@ -45,6 +48,11 @@ pub enum ErrorCode {
     QrExpired,
     /// 409: the channel is not connected (unlinked or logged out on the phone).
     ChannelDisconnected,
+    /// 409: a pairing code was asked for a session that the phone already scanned, or that
+    /// ended.
+    SessionNotWaiting,
+    /// 409: the simulated phone typed a pairing code that is not its session's current code.
+    WrongCode,
     /// 413: the request body is over 64 KiB.
     PayloadTooLarge,
     /// 415: a JSON body was sent without `Content-Type: application/json`.
@@ -53,6 +61,9 @@ pub enum ErrorCode {
     TooManySessions,
     /// 429: too many failed authentications from this client; wait `Retry-After` seconds.
     TooManyAuthFailures,
+    /// 429: this session asked for pairing codes for too many numbers, or WhatsApp refuses more
+    /// codes for now.
+    TooManyCodeRequests,
     /// 500: something failed inside the server; the details are in its log, never in the answer.
     Internal,
     /// 503: the server cannot serve this now (store unavailable, channel not ready, shutting down).
@@ -82,14 +93,18 @@ impl ErrorCode {
             Self::SessionNotFound => "SESSION_NOT_FOUND",
             Self::ChannelNotFound => "CHANNEL_NOT_FOUND",
             Self::QrNotFound => "QR_NOT_FOUND",
+            Self::CodeNotFound => "CODE_NOT_FOUND",
             Self::NotFound => "NOT_FOUND",
             Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             Self::QrExpired => "QR_EXPIRED",
             Self::ChannelDisconnected => "CHANNEL_DISCONNECTED",
+            Self::SessionNotWaiting => "SESSION_NOT_WAITING",
+            Self::WrongCode => "WRONG_CODE",
             Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
             Self::TooManySessions => "TOO_MANY_SESSIONS",
             Self::TooManyAuthFailures => "TOO_MANY_AUTH_FAILURES",
+            Self::TooManyCodeRequests => "TOO_MANY_CODE_REQUESTS",
             Self::Internal => "INTERNAL",
             Self::ServiceUnavailable => "SERVICE_UNAVAILABLE",
             Self::Unknown => "UNKNOWN",

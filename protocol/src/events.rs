@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "snake_case")]
 pub enum EventName {
     Qr,
+    PairingCode,
     Connecting,
     Connected,
     Failed,
@@ -22,6 +23,7 @@ impl EventName {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Qr => "qr",
+            Self::PairingCode => "pairing_code",
             Self::Connecting => "connecting",
             Self::Connected => "connected",
             Self::Failed => "failed",
@@ -32,6 +34,7 @@ impl EventName {
     pub fn parse(name: &str) -> Option<Self> {
         Some(match name {
             "qr" => Self::Qr,
+            "pairing_code" => Self::PairingCode,
             "connecting" => Self::Connecting,
             "connected" => Self::Connected,
             "failed" => Self::Failed,
@@ -74,6 +77,21 @@ impl<'de> Deserialize<'de> for QrEvent {
             Wire::Object { data, expires_at } => QrEvent { data, expires_at },
         })
     }
+}
+
+/// A code to type on the phone (WhatsApp > Linked devices > Link a device > Link with phone
+/// number instead), after `POST …/pairing-code`. Replaces the QR codes for the rest of the
+/// session; a new one comes when it expires.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PairingCodeEvent {
+    /// Eight characters grouped four and four, e.g. `ABCD-EFGH`.
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^[0-9A-Z]{4}-[0-9A-Z]{4}$"))]
+    pub code: String,
+    /// The number whose phone gets the notification (E.164).
+    pub phone_number: String,
+    /// When this code stops being accepted (RFC 3339, UTC).
+    pub expires_at: String,
 }
 
 /// The channel that the session created.
@@ -121,6 +139,8 @@ pub enum FailureCode {
     /// WhatsApp asked to confirm the new linked device with a passkey of the account, which
     /// only WhatsApp's own apps can do; link with another method or from WhatsApp Web.
     PasskeyRequired,
+    /// The code was typed wrong on the phone as many times as WhatsApp allows (3).
+    CodeRejected,
     /// Cluster mode: the server that ran this session stopped answering (it crashed or lost the
     /// database), so another server ended it; start a new session.
     OwnerLost,
@@ -130,7 +150,7 @@ pub enum FailureCode {
 
 impl FailureCode {
     /// Every named code (not [`FailureCode::Other`]).
-    pub const ALL: [Self; 15] = [
+    pub const ALL: [Self; 16] = [
         Self::Expired,
         Self::DeviceLimit,
         Self::WhatsappUnreachable,
@@ -146,6 +166,7 @@ impl FailureCode {
         Self::Internal,
         Self::PasskeyRequired,
         Self::OwnerLost,
+        Self::CodeRejected,
     ];
 
     /// The code named `code` on the wire; [`FailureCode::Other`] for a name this version does not
@@ -171,6 +192,7 @@ impl FailureCode {
             Self::Internal => "internal",
             Self::PasskeyRequired => "passkey_required",
             Self::OwnerLost => "owner_lost",
+            Self::CodeRejected => "code_rejected",
             Self::Other => "other",
         }
     }
@@ -222,6 +244,7 @@ pub struct DisconnectedEvent {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StreamEvent {
     Qr(QrEvent),
+    PairingCode(PairingCodeEvent),
     Connecting,
     Connected(ConnectedEvent),
     Failed(FailedEvent),
@@ -244,6 +267,7 @@ impl StreamEvent {
     pub fn name(&self) -> EventName {
         match self {
             Self::Qr(_) => EventName::Qr,
+            Self::PairingCode(_) => EventName::PairingCode,
             Self::Connecting => EventName::Connecting,
             Self::Connected(_) => EventName::Connected,
             Self::Failed(_) => EventName::Failed,
@@ -259,6 +283,7 @@ impl StreamEvent {
     pub fn data_json(&self) -> String {
         let value = match self {
             Self::Qr(qr) => serde_json::to_string(qr),
+            Self::PairingCode(code) => serde_json::to_string(code),
             Self::Connecting => Ok("{}".to_owned()),
             Self::Connected(c) => serde_json::to_string(c),
             Self::Failed(f) => serde_json::to_string(f),
@@ -286,6 +311,7 @@ impl StreamEvent {
     ) -> Result<Self, D::Error> {
         Ok(match name {
             EventName::Qr => Self::Qr(Deserialize::deserialize(data)?),
+            EventName::PairingCode => Self::PairingCode(Deserialize::deserialize(data)?),
             // `connecting` carries `{}`; what it holds is not used.
             EventName::Connecting => {
                 serde::de::IgnoredAny::deserialize(data)?;
@@ -359,7 +385,8 @@ mod tests {
             | FailureCode::ClientOutdated
             | FailureCode::Internal
             | FailureCode::PasskeyRequired
-            | FailureCode::OwnerLost => FailureCode::ALL.contains(&code),
+            | FailureCode::OwnerLost
+            | FailureCode::CodeRejected => FailureCode::ALL.contains(&code),
             FailureCode::Other => !FailureCode::ALL.contains(&code),
         };
         for code in FailureCode::ALL.into_iter().chain([FailureCode::Other]) {

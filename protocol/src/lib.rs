@@ -19,11 +19,13 @@ pub mod numbers;
 pub mod scope;
 pub mod sim;
 
-pub use connect::{ConnectMode, ConnectRequest, ConnectResponse};
+pub use connect::{
+    ConnectMode, ConnectRequest, ConnectResponse, PairingCodeRequest, PairingCodeResponse,
+};
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
 pub use events::{
     ConnectedEvent, DisconnectCode, DisconnectedEvent, EventName, FailedEvent, FailureCode,
-    QrEvent, StreamEvent,
+    PairingCodeEvent, QrEvent, StreamEvent,
 };
 pub use messages::{MessageStatus, SendTextRequest, SendTextResponse};
 pub use numbers::{ChannelStatus, ConnectionType, Number, NumbersResponse};
@@ -37,6 +39,8 @@ pub const CONNECT_PATH: &str = "/v1/channels/whatsapp/connect";
 pub const SESSION_ROUTE: &str = "/v1/channels/whatsapp/connect/{session_id}";
 /// A session's Server-Sent Events, as a route with its `{session_id}` parameter.
 pub const STREAM_ROUTE: &str = "/v1/channels/whatsapp/connect/{session_id}/qr-stream";
+/// Switching a session to a pairing code, as a route with its `{session_id}` parameter.
+pub const PAIRING_CODE_ROUTE: &str = "/v1/channels/whatsapp/connect/{session_id}/pairing-code";
 /// The account's paired numbers.
 pub const NUMBERS_PATH: &str = "/v1/whatsapp/numbers";
 /// Sending a text.

@@ -9,6 +9,8 @@ pub const SCAN_PATH: &str = "/sim/scan";
 pub const UNLINK_PATH: &str = "/sim/unlink";
 /// `GET ?channel_id=`: what a simulated channel sent ([`SimMessages`]).
 pub const MESSAGES_PATH: &str = "/sim/messages";
+/// `POST` [`SimEnterCodeRequest`]: the phone types a pairing code.
+pub const ENTER_CODE_PATH: &str = "/sim/enter-code";
 /// `GET`: the simulated channels that this server keeps live ([`SimLive`]); in cluster mode,
 /// the ones whose lease it holds.
 pub const LIVE_PATH: &str = "/sim/live";
@@ -35,6 +37,21 @@ pub struct SimScanRequest {
     /// The QR string exactly as the stream showed it.
     pub qr: String,
     /// E.164 number of the simulated phone.
+    pub phone_number: String,
+    #[serde(default)]
+    pub push_name: String,
+    #[serde(default)]
+    pub outcome: ScanOutcome,
+}
+
+/// `POST /sim/enter-code`: the phone of `phone_number` types `code` (Linked devices > Link a
+/// device > Link with phone number instead).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimEnterCodeRequest {
+    /// As the stream showed it (`ABCD-EFGH`); the dash and the letters' case do not matter.
+    pub code: String,
+    /// E.164 number of the simulated phone; only the number the code was asked for can use it.
     pub phone_number: String,
     #[serde(default)]
     pub push_name: String,

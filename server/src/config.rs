@@ -98,6 +98,11 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u64).range(1..=600))]
     pub qr_ttl_secs: u64,
 
+    /// Simulated linker: seconds a pairing code is valid (WhatsApp: 180).
+    #[arg(long, env = "KEEBAI_CODE_TTL_SECS", default_value_t = 180,
+          value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub code_ttl_secs: u64,
+
     /// Simulated linker: milliseconds from `connecting` to `connected`.
     #[arg(long, env = "KEEBAI_SIM_LINK_DELAY_MS", default_value_t = 1500,
           value_parser = clap::value_parser!(u64).range(0..=60_000))]
@@ -226,6 +231,7 @@ impl ServeArgs {
             first_qr_ttl: Duration::from_secs(self.qr_first_ttl_secs),
             qr_ttl: Duration::from_secs(self.qr_ttl_secs),
             link_delay: Duration::from_millis(self.sim_link_delay_ms),
+            code_ttl: Duration::from_secs(self.code_ttl_secs),
             ..SimConfig::default()
         }
     }

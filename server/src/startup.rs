@@ -26,9 +26,12 @@ use tower::ServiceExt;
 
 use crate::api::{self, AppState};
 use crate::channels::{ChannelBook, Channels, ForwardedSend, LiveChannels, SendOutcome};
-use crate::cluster::{CANCEL_SESSION, CancelRequest, Cluster, ClusterConfig, SEND_TEXT};
+use crate::cluster::{
+    CANCEL_SESSION, CancelRequest, Cluster, ClusterConfig, CodeAnswer, CodeRequest, PAIRING_CODE,
+    SEND_TEXT,
+};
 use crate::config::{LinkerChoice, ServeArgs};
-use crate::domain::{AccountId, SessionId};
+use crate::domain::{AccountId, PhoneNumber, SessionId};
 use crate::host::{self, ApiClient, HostState, load_or_mint_pat};
 use crate::linker::whatsapp::{DeviceFiles, DeviceKeys, LiveDevices};
 use crate::linker::{SimulatedLinker, WhatsappLinker};
@@ -120,6 +123,7 @@ impl App {
                     Arc::new(cluster.clone()),
                 );
                 serve_cancels(cluster, engine.downgrade());
+                serve_code_requests(cluster, engine.downgrade());
                 engine
             }
             None => PairingEngine::new(pairing.clone(), linker, book.clone()),
@@ -275,6 +279,36 @@ fn serve_cancels(cluster: &Cluster, engine: WeakEngine) {
                 Err(_) => false,
             };
             Box::pin(std::future::ready(found.to_string()))
+        }),
+    );
+}
+
+/// Another server's request for a pairing code of a session that runs here.
+fn serve_code_requests(cluster: &Cluster, engine: WeakEngine) {
+    cluster.serve(
+        PAIRING_CODE,
+        Arc::new(move |body: String| {
+            let engine = engine.clone();
+            Box::pin(async move {
+                let answer = match serde_json::from_str::<CodeRequest>(&body) {
+                    Ok(request) => {
+                        let parsed = (
+                            SessionId::parse(&request.session_id),
+                            PhoneNumber::parse(&request.phone_number),
+                        );
+                        match parsed {
+                            (Ok(id), Ok(phone)) => CodeAnswer::of(
+                                engine
+                                    .request_code_here(AccountId(request.account_id), &id, phone)
+                                    .await,
+                            ),
+                            _ => CodeAnswer::NotFound,
+                        }
+                    }
+                    Err(_) => CodeAnswer::NotFound,
+                };
+                serde_json::to_string(&answer).unwrap_or_else(|_| "\"unavailable\"".to_owned())
+            })
         }),
     );
 }

@@ -179,6 +179,9 @@ impl Machine {
                 }
                 Vec::new()
             }
+            // Linking by phone number is asked for through the API; the widget's own way to ask
+            // (and to show the code) is not built yet, so it keeps what it shows.
+            StreamEvent::PairingCode(_) => Vec::new(),
             StreamEvent::Connecting => {
                 self.phase = Phase::Scanned;
                 Vec::new()

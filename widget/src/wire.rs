@@ -9,7 +9,7 @@
 
 use keebai_protocol::{
     ConnectResponse, ConnectedEvent, DisconnectCode, DisconnectedEvent, EventName, FailedEvent,
-    FailureCode, QrEvent, StreamEvent,
+    FailureCode, PairingCodeEvent, QrEvent, StreamEvent,
 };
 use wasm_bindgen::JsValue;
 
@@ -36,6 +36,11 @@ pub fn parse_event(name: &str, data: &str) -> Option<StreamEvent> {
             None => {
                 QrEvent { data: string(&data, "data")?, expires_at: string(&data, "expires_at") }
             }
+        }),
+        EventName::PairingCode => StreamEvent::PairingCode(PairingCodeEvent {
+            code: string(&data, "code")?,
+            phone_number: string(&data, "phone_number")?,
+            expires_at: string(&data, "expires_at")?,
         }),
         EventName::Connecting => StreamEvent::Connecting,
         EventName::Connected => StreamEvent::Connected(ConnectedEvent {

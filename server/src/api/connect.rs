@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use keebai_protocol::{ConnectRequest, ConnectResponse, ErrorCode, Scope, stream_path};
 use keebai_protocol::{ErrorBody, EventName};
+use keebai_protocol::{PairingCodeRequest, PairingCodeResponse};
 use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -16,11 +17,11 @@ use utoipa_axum::routes;
 use super::json::ApiJson;
 use super::responses::{AuthErrors, BodyErrors};
 use super::{ApiError, AppState, Authenticated};
-use crate::domain::{ChannelName, SessionId};
+use crate::domain::{ChannelName, PhoneNumber, SessionId};
 
 /// One message of the `text/event-stream` (keep-alive comments aside), as SSE parsers read
-/// it. `data` is JSON: a `QrEvent` for `qr`, `{}` for `connecting`, a `ConnectedEvent`, a
-/// `FailedEvent` or a `DisconnectedEvent`.
+/// it. `data` is JSON: a `QrEvent` for `qr`, a `PairingCodeEvent` for `pairing_code`, `{}` for
+/// `connecting`, a `ConnectedEvent`, a `FailedEvent` or a `DisconnectedEvent`.
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)] // Only described: `stream` writes these through axum's `Event`.
 pub struct StreamMessage {
@@ -36,7 +37,11 @@ pub struct StreamMessage {
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(create)).routes(routes!(cancel)).routes(routes!(stream))
+    OpenApiRouter::new()
+        .routes(routes!(create))
+        .routes(routes!(cancel))
+        .routes(routes!(stream))
+        .routes(routes!(pairing_code))
 }
 
 /// Checks the connect body in the order a caller fixes it: the mode, what QR mode cannot do,
@@ -120,7 +125,7 @@ fn session_id(raw: &str) -> Result<SessionId, ApiError> {
         ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event id"),
     ),
     responses(
-        (status = 200, description = "Events `qr` (data: QrEvent), `connecting` (data: `{}`), `connected` (ConnectedEvent), `failed` (FailedEvent), `disconnected` (DisconnectedEvent)", content_type = "text/event-stream", body = StreamMessage),
+        (status = 200, description = "Events `qr` (data: QrEvent), `pairing_code` (data: PairingCodeEvent), `connecting` (data: `{}`), `connected` (ConnectedEvent), `failed` (FailedEvent), `disconnected` (DisconnectedEvent)", content_type = "text/event-stream", body = StreamMessage),
         AuthErrors,
         (status = 404, description = "No such session for this account, or it ended over 60 s ago (`SESSION_NOT_FOUND`)", body = ErrorBody),
     ),
@@ -151,6 +156,44 @@ async fn stream(
         Sse::new(events).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)).into_response();
     super::sse::unbuffered(response.headers_mut());
     Ok(response)
+}
+
+/// Links by phone number instead of QR (scope `channels:connect`): WhatsApp notifies the phone
+/// of `phone_number`, where the person types the code (Linked devices > Link a device > Link
+/// with phone number instead). The session must still wait for a phone (not scanned, not
+/// ended). From now on its stream shows `pairing_code` (with this code, then a new one each time
+/// one expires) instead of `qr`, and a scan of an earlier QR does nothing. Asking again for the
+/// same number answers the current code and sends no new notification; a session may ask for
+/// up to 3 numbers.
+#[utoipa::path(
+    post,
+    path = keebai_protocol::PAIRING_CODE_ROUTE,
+    tag = "pairing",
+    params(("session_id" = String, Path, description = "`qrs_` + 32 hex digits")),
+    request_body = PairingCodeRequest,
+    responses(
+        (status = 200, description = "The code (also on the stream as `pairing_code`)", body = PairingCodeResponse),
+        BodyErrors,
+        AuthErrors,
+        (status = 404, description = "No such session for this account (`SESSION_NOT_FOUND`)", body = ErrorBody),
+        (status = 409, description = "The session was scanned already, or ended (`SESSION_NOT_WAITING`)", body = ErrorBody),
+        (status = 429, description = "Codes asked for too many numbers in this session, or WhatsApp gives no more codes for now (`TOO_MANY_CODE_REQUESTS`)", body = ErrorBody),
+        (status = 503, description = "The server that runs the session did not answer; retry (`SERVICE_UNAVAILABLE`)", body = ErrorBody),
+    ),
+)]
+async fn pairing_code(
+    auth: Authenticated,
+    State(state): State<AppState>,
+    Path(raw_id): Path<String>,
+    ApiJson(body): ApiJson<PairingCodeRequest>,
+) -> Result<Json<PairingCodeResponse>, ApiError> {
+    let account = auth.require(Scope::ChannelsConnect)?;
+    let id = session_id(&raw_id)?;
+    let phone = PhoneNumber::parse(&body.phone_number).map_err(|e| {
+        ApiError::refused(ErrorCode::InvalidPhoneNumber, format!("`phone_number`: {e}."))
+    })?;
+    let granted = state.engine.request_code(account, &id, phone).await?;
+    Ok(Json(PairingCodeResponse { code: granted.code, expires_at: granted.expires_at }))
 }
 
 /// Cancels the session (scope `channels:connect`): its stream ends with `failed`

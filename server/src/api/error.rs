@@ -70,14 +70,18 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::SessionNotFound
         | ErrorCode::ChannelNotFound
         | ErrorCode::QrNotFound
+        | ErrorCode::CodeNotFound
         | ErrorCode::NotFound => StatusCode::NOT_FOUND,
         ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-        ErrorCode::QrExpired | ErrorCode::ChannelDisconnected => StatusCode::CONFLICT,
+        ErrorCode::QrExpired
+        | ErrorCode::ChannelDisconnected
+        | ErrorCode::SessionNotWaiting
+        | ErrorCode::WrongCode => StatusCode::CONFLICT,
         ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        ErrorCode::TooManySessions | ErrorCode::TooManyAuthFailures => {
-            StatusCode::TOO_MANY_REQUESTS
-        }
+        ErrorCode::TooManySessions
+        | ErrorCode::TooManyAuthFailures
+        | ErrorCode::TooManyCodeRequests => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorCode::Internal | ErrorCode::Unknown => StatusCode::INTERNAL_SERVER_ERROR,
     }
@@ -167,6 +171,22 @@ impl From<PairingError> for ApiError {
             PairingError::Unavailable => {
                 Self::unavailable("The service is unavailable right now; try again shortly.")
             }
+            PairingError::NotWaiting => Self::refused(
+                ErrorCode::SessionNotWaiting,
+                "This session no longer waits for a phone: it was scanned already, or it ended.",
+            ),
+            PairingError::TooManyCodeRequests => Self::refused(
+                ErrorCode::TooManyCodeRequests,
+                format!(
+                    "This session asked for pairing codes for {} numbers already; start a new \
+                     session.",
+                    crate::pairing::MAX_CODE_NUMBERS
+                ),
+            ),
+            PairingError::CodeRefused(reason) => Self::refused(
+                ErrorCode::TooManyCodeRequests,
+                format!("WhatsApp gave no pairing code right now ({reason}); try again later."),
+            ),
         }
     }
 }

@@ -8,8 +8,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use keebai_protocol::ErrorCode;
 use keebai_protocol::sim::{
-    LIVE_PATH, MESSAGES_PATH, SCAN_PATH, SimLive, SimMessages, SimScanRequest, SimUnlinkRequest,
-    UNLINK_PATH,
+    ENTER_CODE_PATH, LIVE_PATH, MESSAGES_PATH, SCAN_PATH, SimEnterCodeRequest, SimLive,
+    SimMessages, SimScanRequest, SimUnlinkRequest, UNLINK_PATH,
 };
 use serde::Deserialize;
 
@@ -19,7 +19,7 @@ use super::params::channel_id;
 use crate::channels::Channels;
 use crate::cluster::Cluster;
 use crate::domain::PhoneNumber;
-use crate::linker::{ScanError, SimulatedLinker};
+use crate::linker::{CodeError, ScanError, SimulatedLinker};
 
 /// What the phone's routes reach: the simulated linker, the channels it unlinks, and in a
 /// cluster the other servers, whose sessions' codes it may scan too.
@@ -32,6 +32,8 @@ struct Phone {
 
 /// The kind of request that carries a scan to the server whose session showed the code.
 const SIM_SCAN: &str = "sim_scan";
+/// The kind of request that carries a typed pairing code to the server whose session gave it.
+const SIM_ENTER_CODE: &str = "sim_enter_code";
 
 pub fn router(sim: SimulatedLinker, channels: Channels, cluster: Option<Cluster>) -> Router {
     if let Some(cluster) = &cluster {
@@ -51,7 +53,20 @@ pub fn router(sim: SimulatedLinker, channels: Channels, cluster: Option<Cluster>
             }),
         );
     }
+    if let Some(cluster) = &cluster {
+        let sim = sim.clone();
+        cluster.serve(
+            SIM_ENTER_CODE,
+            std::sync::Arc::new(move |body: String| {
+                let outcome = serde_json::from_str::<SimEnterCodeRequest>(&body)
+                    .map_err(|_| CodeError::NotFound)
+                    .and_then(|body| enter_here(&sim, body));
+                Box::pin(std::future::ready(code_reply(outcome)))
+            }),
+        );
+    }
     let mut router = Router::new()
+        .route(ENTER_CODE_PATH, post(enter_code))
         .route(SCAN_PATH, post(scan))
         .route(UNLINK_PATH, post(unlink))
         .route(MESSAGES_PATH, get(messages));
@@ -92,21 +107,104 @@ async fn scan(
     }
 }
 
+fn enter_here(sim: &SimulatedLinker, body: SimEnterCodeRequest) -> Result<(), CodeError> {
+    // The number was checked by the server that took the request.
+    let number = PhoneNumber::parse(&body.phone_number).map_err(|_| CodeError::NotFound)?;
+    sim.enter_code(&body.code, number, body.push_name, body.outcome)
+}
+
+/// A typed code's outcome as another server's reply.
+fn code_reply(outcome: Result<(), CodeError>) -> String {
+    match outcome {
+        Ok(()) => "\"accepted\"".to_owned(),
+        Err(CodeError::NotFound) => "\"not_found\"".to_owned(),
+        Err(CodeError::Wrong { left }) => format!("{{\"wrong\":{left}}}"),
+    }
+}
+
+/// 202: the phone typed its session's current code, which goes on as after a scan. A wrong
+/// code is 409 `WRONG_CODE` (after the third, the session fails with `code_rejected`); a number
+/// no session asked a code for is 404 `CODE_NOT_FOUND`. In a cluster, a code that another
+/// server's session gave is typed there.
+async fn enter_code(
+    State(phone): State<Phone>,
+    ApiJson(body): ApiJson<SimEnterCodeRequest>,
+) -> Result<StatusCode, ApiError> {
+    PhoneNumber::parse(&body.phone_number).map_err(|e| {
+        ApiError::refused(ErrorCode::InvalidPhoneNumber, format!("`phone_number`: {e}."))
+    })?;
+    let mut outcome = enter_here(&phone.sim, body.clone());
+    if let (Err(CodeError::NotFound), Some(cluster)) = (&outcome, &phone.cluster) {
+        outcome = enter_elsewhere(cluster, &body).await?;
+    }
+    match outcome {
+        Ok(()) => Ok(StatusCode::ACCEPTED),
+        Err(CodeError::NotFound) => Err(ApiError::refused(
+            ErrorCode::CodeNotFound,
+            "No session asked for a pairing code for this phone number.",
+        )),
+        Err(CodeError::Wrong { left: 0 }) => Err(ApiError::refused(
+            ErrorCode::WrongCode,
+            "Wrong code, for the third time: the code is no longer valid.",
+        )),
+        Err(CodeError::Wrong { left }) => {
+            Err(ApiError::refused(ErrorCode::WrongCode, format!("Wrong code; {left} more tries.")))
+        }
+    }
+}
+
+/// Carries a phone's action to the server whose session offered `offer` (a QR, or a pairing
+/// code without its dash): that server's reply, or `None` when no other server's session
+/// offered it.
+async fn to_owner(
+    cluster: &Cluster,
+    offer: &str,
+    kind: &str,
+    body: &impl serde::Serialize,
+) -> Result<Option<String>, ApiError> {
+    let unavailable = |error: &dyn std::fmt::Display| {
+        tracing::warn!(%error, kind, "could not carry the simulated phone's action to another server");
+        ApiError::unavailable("The server that runs this session did not answer; try again.")
+    };
+    let owner = cluster.owner_of_qr(offer).await.map_err(|e| unavailable(&e))?;
+    let Some(owner) = owner.filter(|owner| owner != cluster.instance_id()) else {
+        return Ok(None);
+    };
+    let request = serde_json::to_string(body).map_err(|e| unavailable(&e))?;
+    let reply = cluster.call(&owner, kind, request).await.map_err(|e| unavailable(&e))?;
+    Ok(Some(reply))
+}
+
+/// Carries a typed code to the server that runs the session which gave it.
+async fn enter_elsewhere(
+    cluster: &Cluster,
+    body: &SimEnterCodeRequest,
+) -> Result<Result<(), CodeError>, ApiError> {
+    let typed: String = body
+        .code
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    let Some(reply) = to_owner(cluster, &typed, SIM_ENTER_CODE, body).await? else {
+        return Ok(Err(CodeError::NotFound));
+    };
+    let reply: serde_json::Value = serde_json::from_str(&reply).unwrap_or_default();
+    Ok(match (reply.as_str(), reply.get("wrong").and_then(serde_json::Value::as_u64)) {
+        (Some("accepted"), _) => Ok(()),
+        (_, Some(left)) => Err(CodeError::Wrong { left: u32::try_from(left).unwrap_or(0) }),
+        _ => Err(CodeError::NotFound),
+    })
+}
+
 /// Carries a scan to the server that runs the session which showed the code.
 async fn scan_elsewhere(
     cluster: &Cluster,
     body: &SimScanRequest,
 ) -> Result<Result<(), ScanError>, ApiError> {
-    let unavailable = |error: &dyn std::fmt::Display| {
-        tracing::warn!(%error, "could not carry a simulated scan to another server");
-        ApiError::unavailable("The server that runs this session did not answer; try again.")
-    };
-    let owner = cluster.owner_of_qr(&body.qr).await.map_err(|e| unavailable(&e))?;
-    let Some(owner) = owner.filter(|owner| owner != cluster.instance_id()) else {
+    let Some(reply) = to_owner(cluster, &body.qr, SIM_SCAN, body).await? else {
         return Ok(Err(ScanError::Unknown));
     };
-    let request = serde_json::to_string(body).map_err(|e| unavailable(&e))?;
-    let reply = cluster.call(&owner, SIM_SCAN, request).await.map_err(|e| unavailable(&e))?;
     Ok(match serde_json::from_str::<String>(&reply).as_deref() {
         Ok("accepted") => Ok(()),
         Ok("expired") => Err(ScanError::Expired),

@@ -12,6 +12,7 @@ use sqlx::postgres::{PgListener, PgNotification};
 
 use super::Inner;
 use super::bus::{self, COMMANDS_CHANNEL, REPLIES_CHANNEL};
+use super::placement::CHANNELS_CHANNEL;
 use super::relay::{self, PAIRING_CHANNEL};
 use crate::domain::SessionId;
 
@@ -77,7 +78,9 @@ pub(super) async fn listen(inner: Arc<Inner>) {
 
 async fn connect(inner: &Inner) -> Result<PgListener, sqlx::Error> {
     let mut listener = PgListener::connect_with(&inner.pool).await?;
-    listener.listen_all([PAIRING_CHANNEL, COMMANDS_CHANNEL, REPLIES_CHANNEL]).await?;
+    listener
+        .listen_all([PAIRING_CHANNEL, COMMANDS_CHANNEL, REPLIES_CHANNEL, CHANNELS_CHANNEL])
+        .await?;
     Ok(listener)
 }
 
@@ -105,6 +108,7 @@ async fn dispatch(inner: &Arc<Inner>, batch: Vec<PgNotification>) {
                 sessions.extend(payload.split(' ').filter_map(|id| SessionId::parse(id).ok()));
             }
             COMMANDS_CHANNEL => requests |= payload == inner.me,
+            CHANNELS_CHANNEL => inner.released.notify_one(),
             REPLIES_CHANNEL => {
                 if let Some((sender, id)) = payload.split_once(':')
                     && sender == inner.me

@@ -34,8 +34,8 @@ use tokio_util::task::TaskTracker;
 pub use bus::{BusError, Handler};
 pub use placement::SEND_TEXT;
 
-use crate::domain::{AccountId, ChannelId, SessionId, random_hex};
-use crate::pairing::Replica;
+use crate::domain::{AccountId, ChannelId, PhoneNumber, SessionId, random_hex};
+use crate::pairing::{CodeGranted, PairingError, Replica};
 
 /// The timings of cluster mode.
 #[derive(Debug, Clone)]
@@ -92,6 +92,8 @@ struct Inner {
     bus: bus::Bus,
     /// Set once channels are placed ([`Cluster::place_channels`]).
     placer: std::sync::Mutex<Option<Arc<placement::Placer>>>,
+    /// Another server released channels: reconcile now.
+    released: tokio::sync::Notify,
     /// A safety poll is running (one at a time).
     resyncing: std::sync::atomic::AtomicBool,
     tasks: TaskTracker,
@@ -112,6 +114,7 @@ impl Cluster {
             relay,
             bus: bus::Bus::default(),
             placer: std::sync::Mutex::new(None),
+            released: tokio::sync::Notify::new(),
             resyncing: std::sync::atomic::AtomicBool::new(false),
             tasks: TaskTracker::new(),
             stop: CancellationToken::new(),
@@ -169,6 +172,73 @@ pub struct CancelRequest {
 /// The kind of request that cancels a session on the server that runs it.
 pub const CANCEL_SESSION: &str = "cancel_session";
 
+/// What another server is asked for a pairing code.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct CodeRequest {
+    pub session_id: String,
+    pub account_id: i64,
+    pub phone_number: String,
+}
+
+/// The answer to a [`CodeRequest`].
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CodeAnswer {
+    Granted(CodeGranted),
+    NotFound,
+    NotWaiting,
+    TooMany,
+    Refused(String),
+    Unavailable,
+}
+
+impl CodeAnswer {
+    pub fn of(result: Result<CodeGranted, PairingError>) -> Self {
+        match result {
+            Ok(granted) => Self::Granted(granted),
+            Err(PairingError::NotFound) => Self::NotFound,
+            Err(PairingError::NotWaiting) => Self::NotWaiting,
+            Err(PairingError::TooManyCodeRequests) => Self::TooMany,
+            Err(PairingError::CodeRefused(reason)) => Self::Refused(reason),
+            Err(_) => Self::Unavailable,
+        }
+    }
+
+    fn into_result(self) -> Option<Result<CodeGranted, PairingError>> {
+        Some(match self {
+            Self::Granted(granted) => Ok(granted),
+            Self::NotFound => return None,
+            Self::NotWaiting => Err(PairingError::NotWaiting),
+            Self::TooMany => Err(PairingError::TooManyCodeRequests),
+            Self::Refused(reason) => Err(PairingError::CodeRefused(reason)),
+            Self::Unavailable => Err(PairingError::Unavailable),
+        })
+    }
+}
+
+/// The kind of request that asks the server running a session for a pairing code.
+pub const PAIRING_CODE: &str = "pairing_code";
+
+impl Cluster {
+    /// Where a session of `account` runs: `None`, no such session; `Some(None)`, it is over
+    /// (or it ran here and is gone from memory); else the server that runs it.
+    async fn running_owner(
+        &self,
+        account: AccountId,
+        id: &SessionId,
+    ) -> anyhow::Result<Option<Option<String>>> {
+        let found: Option<(String, bool)> = sqlx::query_as(
+            "SELECT owner, ended_at IS NOT NULL FROM pairing_sessions
+             WHERE id = $1 AND account_id = $2",
+        )
+        .bind(id.as_str())
+        .bind(account.0)
+        .fetch_optional(&self.inner.pool)
+        .await?;
+        Ok(found.map(|(owner, ended)| (!ended && owner != self.inner.me).then_some(owner)))
+    }
+}
+
 impl crate::pairing::Peers for Cluster {
     fn created<'a>(
         &'a self,
@@ -196,24 +266,34 @@ impl crate::pairing::Peers for Cluster {
         id: &'a SessionId,
     ) -> BoxFuture<'a, anyhow::Result<bool>> {
         Box::pin(async move {
-            let found: Option<(String, bool)> = sqlx::query_as(
-                "SELECT owner, ended_at IS NOT NULL FROM pairing_sessions
-                 WHERE id = $1 AND account_id = $2",
-            )
-            .bind(id.as_str())
-            .bind(account.0)
-            .fetch_optional(&self.inner.pool)
-            .await?;
-            let owner = match found {
+            let owner = match self.running_owner(account, id).await? {
                 None => return Ok(false),
                 // Over already (or run here and gone from memory): nothing to cancel.
-                Some((_, true)) => return Ok(true),
-                Some((owner, false)) if owner == self.inner.me => return Ok(true),
-                Some((owner, false)) => owner,
+                Some(None) => return Ok(true),
+                Some(Some(owner)) => owner,
             };
             let request = CancelRequest { session_id: id.to_string(), account_id: account.0 };
             let reply = self.call(&owner, CANCEL_SESSION, serde_json::to_string(&request)?).await?;
             Ok(serde_json::from_str::<bool>(&reply)?)
+        })
+    }
+
+    fn request_code<'a>(
+        &'a self,
+        account: AccountId,
+        id: &'a SessionId,
+        phone: &'a PhoneNumber,
+    ) -> BoxFuture<'a, anyhow::Result<Option<Result<CodeGranted, PairingError>>>> {
+        Box::pin(async move {
+            let Some(owner) = self.running_owner(account, id).await? else { return Ok(None) };
+            let Some(owner) = owner else { return Ok(Some(Err(PairingError::NotWaiting))) };
+            let request = CodeRequest {
+                session_id: id.to_string(),
+                account_id: account.0,
+                phone_number: phone.to_string(),
+            };
+            let reply = self.call(&owner, PAIRING_CODE, serde_json::to_string(&request)?).await?;
+            Ok(serde_json::from_str::<CodeAnswer>(&reply)?.into_result())
         })
     }
 

@@ -23,6 +23,9 @@ use crate::channels::{
 use crate::domain::{ChannelId, rfc3339_millis};
 use time::OffsetDateTime;
 
+/// The channel that tells the servers that channels were released, so they claim at once.
+pub(super) const CHANNELS_CHANNEL: &str = "keebai_channels";
+
 /// The kind of request that sends a recorded message on the server that runs its channel.
 pub const SEND_TEXT: &str = "send_text";
 /// The kind of request that asks a server to hand a channel over now.
@@ -125,6 +128,7 @@ async fn reconcile_forever(inner: Arc<Inner>, placer: Arc<Placer>) {
         let fence = inner.lease.fence();
         tokio::select! {
             _ = ticks.tick() => {}
+            () = inner.released.notified() => {}
             () = fence.cancelled(), if !fence.is_cancelled() => {}
             () = inner.stop.cancelled() => break,
         }
@@ -167,11 +171,17 @@ async fn release_locked(
     let stopping: Vec<&ChannelId> = ids.iter().filter(|id| running.remove(*id).is_some()).collect();
     futures::future::join_all(stopping.into_iter().map(|id| placer.live.stop_one(id))).await;
     let ids: Vec<&str> = ids.iter().map(ChannelId::as_str).collect();
+    // Released, and the others told at once (they claim on their next round otherwise).
     sqlx::query(
-        "UPDATE channel_leases SET holder = NULL WHERE channel_id = ANY($1) AND holder = $2",
+        "WITH released AS (
+             UPDATE channel_leases SET holder = NULL WHERE channel_id = ANY($1) AND holder = $2
+             RETURNING channel_id
+         )
+         SELECT pg_notify($3, '') FROM (SELECT 1 FROM released LIMIT 1) any_released",
     )
     .bind(&ids)
     .bind(&inner.me)
+    .bind(CHANNELS_CHANNEL)
     .execute(&inner.pool)
     .await?;
     Ok(())

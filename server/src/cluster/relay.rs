@@ -178,8 +178,11 @@ async fn write_batch(inner: &Inner, batch: &[Outgoing]) -> Result<(), StoreError
         seqs.push(i64::try_from(outgoing.seq).unwrap_or(i64::MAX));
         names.push(outgoing.event.name().as_str());
         datas.push(outgoing.event.data_json());
+        // What the phone acts on: a QR, or a pairing code without its dash (how a typed code
+        // finds its session's server).
         qrs.push(match &outgoing.event {
             StreamEvent::Qr(qr) => Some(qr.data.clone()),
+            StreamEvent::PairingCode(code) => Some(code.code.replace('-', "")),
             _ => None,
         });
         terminal.push(outgoing.event.is_terminal());

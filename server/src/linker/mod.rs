@@ -10,5 +10,5 @@
 pub mod simulated;
 pub mod whatsapp;
 
-pub use simulated::{ScanError, SimConfig, SimulatedLinker};
+pub use simulated::{CodeError, ScanError, SimConfig, SimulatedLinker};
 pub use whatsapp::{WhatsappConfig, WhatsappLinker};

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use futures::StreamExt;
 use futures::future::BoxFuture;
 use keebai_protocol::sim::{ScanOutcome, SimMessage};
 use keebai_protocol::{DisconnectCode, FailureCode};
@@ -25,7 +26,7 @@ use tokio::sync::oneshot;
 
 use crate::channels::{Channel, LinkerKind, LiveChannels, SendError};
 use crate::domain::{ChannelId, MessageId, MessageText, PhoneNumber};
-use crate::pairing::{Attempt, Linker, LinkerEvent};
+use crate::pairing::{Attempt, Control, Linker, LinkerEvent};
 use crate::store::StoreError;
 use crate::sync::lock;
 
@@ -40,6 +41,9 @@ pub struct SimConfig {
     pub codes_per_attempt: u32,
     /// Time from `connecting` to `connected`.
     pub link_delay: Duration,
+    /// Validity of a pairing code (WhatsApp: 180 s, whatsapp-rust 0.7.0 `pair_code.rs`); a
+    /// new one follows while the attempt runs.
+    pub code_ttl: Duration,
 }
 
 impl Default for SimConfig {
@@ -49,9 +53,28 @@ impl Default for SimConfig {
             qr_ttl: Duration::from_secs(20),
             codes_per_attempt: 6,
             link_delay: Duration::from_millis(1500),
+            code_ttl: Duration::from_secs(180),
         }
     }
 }
+
+/// Why a typed pairing code did nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum CodeError {
+    /// 404: no session asked for a code for this phone's number.
+    #[error("no session asked for a pairing code for this number")]
+    NotFound,
+    /// 409: not the current code; `left` more tries before the code is dead and the session
+    /// fails (`code_rejected`).
+    #[error("wrong code")]
+    Wrong { left: u32 },
+}
+
+/// Wrong tries WhatsApp allows per code (whatsapp-rust 0.7.0, `MaxPrimaryHelloError`).
+const CODE_TRIES: u32 = 3;
+
+/// WhatsApp's alphabet for pairing codes: no 0, I, O or U (whatsapp-rust 0.7.0, `pair_code.rs`).
+const CODE_ALPHABET: &[u8] = b"123456789ABCDEFGHJKLMNPQRSTVWXYZ";
 
 /// Why a scan did nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -82,6 +105,17 @@ struct Inner {
     current: Mutex<HashMap<String, ScanSlot>>,
     /// What each simulated channel "sent", as WhatsApp would have received it.
     inbox: Mutex<HashMap<ChannelId, VecDeque<SimMessage>>>,
+    /// The outstanding pairing code of each number that asked for one.
+    codes: Mutex<HashMap<PhoneNumber, CodeSlot>>,
+}
+
+/// A pairing code waiting to be typed on the phone of its number.
+struct CodeSlot {
+    code: String,
+    wrong: u32,
+    deliver: Option<oneshot::Sender<Scan>>,
+    /// Told after the last wrong try: the attempt fails the session.
+    rejected: Option<oneshot::Sender<()>>,
 }
 
 /// The simulated phone in cluster mode.
@@ -126,6 +160,7 @@ impl SimulatedLinker {
                 key,
                 current: Mutex::new(HashMap::new()),
                 inbox: Mutex::new(HashMap::new()),
+                codes: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -151,6 +186,37 @@ impl SimulatedLinker {
             None if self.inner.issued_here(qr) => Err(ScanError::Expired),
             None => Err(ScanError::Unknown),
         }
+    }
+
+    /// The phone of `phone_number` types `code` (with or without the dash, any case).
+    pub fn enter_code(
+        &self,
+        code: &str,
+        phone_number: PhoneNumber,
+        push_name: String,
+        outcome: ScanOutcome,
+    ) -> Result<(), CodeError> {
+        let typed: String = code
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .map(|c| c.to_ascii_uppercase())
+            .collect();
+        let mut codes = lock(&self.inner.codes);
+        let slot = codes.get_mut(&phone_number).ok_or(CodeError::NotFound)?;
+        if slot.code != typed {
+            slot.wrong += 1;
+            if slot.wrong >= CODE_TRIES {
+                if let Some(rejected) = slot.rejected.take() {
+                    let _ = rejected.send(());
+                }
+                codes.remove(&phone_number);
+                return Err(CodeError::Wrong { left: 0 });
+            }
+            return Err(CodeError::Wrong { left: CODE_TRIES - slot.wrong });
+        }
+        let deliver = slot.deliver.take().ok_or(CodeError::NotFound)?;
+        codes.remove(&phone_number);
+        deliver.send(Scan { phone_number, push_name, outcome }).map_err(|_| CodeError::NotFound)
     }
 
     /// Texts sent on a simulated channel, oldest first (the last [`INBOX_LIMIT`]).
@@ -213,6 +279,15 @@ impl Inner {
         )
     }
 
+    fn new_pair_code(&self) -> String {
+        let mut random = [0u8; 8];
+        getrandom::fill(&mut random).expect("the operating system's random source failed");
+        random
+            .iter()
+            .map(|b| char::from(CODE_ALPHABET[usize::from(*b) % CODE_ALPHABET.len()]))
+            .collect()
+    }
+
     fn issued_here(&self, qr: &str) -> bool {
         let Some(reference) = qr.split(',').next().and_then(|r| r.strip_prefix("2@")) else {
             return false;
@@ -257,6 +332,11 @@ async fn run_attempt(inner: Arc<Inner>, mut attempt: Attempt) {
             () = attempt.cancel.cancelled() => return,
             () = tokio::time::sleep(ttl) => None,
             scan = &mut scanned => scan.ok(),
+            Some(Control::PairCode { phone }) = attempt.control.next() => {
+                // No more QR codes: the one shown is withdrawn, so scanning it does nothing.
+                drop(offered);
+                return Box::pin(by_code(inner, attempt, phone)).await;
+            }
         };
         drop(offered);
         // A scan accepted just before the code was withdrawn is still honoured.
@@ -266,6 +346,62 @@ async fn run_attempt(inner: Arc<Inner>, mut attempt: Attempt) {
         }
     }
     let _ = attempt.report(LinkerEvent::Exhausted).await;
+}
+
+/// Linking by phone number: a code for `phone`, a new one each `code_ttl`, until the phone
+/// types it (then as after a scan), the tries run out (`code_rejected`), or the attempt ends.
+async fn by_code(inner: Arc<Inner>, mut attempt: Attempt, mut phone: PhoneNumber) {
+    loop {
+        let code = inner.new_pair_code();
+        let (deliver, mut typed) = oneshot::channel();
+        let (alive, mut dead) = oneshot::channel();
+        let slot = CodeSlot {
+            code: code.clone(),
+            wrong: 0,
+            deliver: Some(deliver),
+            rejected: Some(alive),
+        };
+        lock(&inner.codes).insert(phone.clone(), slot);
+        let _withdraw = Withdraw { inner: &inner, phone: phone.clone(), code: code.clone() };
+        let ttl = inner.config.code_ttl;
+        if attempt.report(LinkerEvent::PairingCode { code, ttl }).await.is_err() {
+            return;
+        }
+        tokio::select! {
+            () = attempt.cancel.cancelled() => return,
+            () = tokio::time::sleep(ttl) => {}
+            // (A dropped sender is the slot going away after the last wrong try: see `dead`.)
+            Ok(scan) = &mut typed => return Box::pin(link(&inner, attempt, scan)).await,
+            Ok(()) = &mut dead => {
+                let _ = attempt
+                    .report(LinkerEvent::Failed {
+                        code: FailureCode::CodeRejected,
+                        reason: "The pairing code was typed wrong 3 times on the phone. Start \
+                                 again to get a new code."
+                            .into(),
+                    })
+                    .await;
+                return;
+            }
+            Some(Control::PairCode { phone: next }) = attempt.control.next() => phone = next,
+        }
+    }
+}
+
+/// A code offered for typing; withdrawn when dropped, unless a newer code replaced it.
+struct Withdraw<'a> {
+    inner: &'a Inner,
+    phone: PhoneNumber,
+    code: String,
+}
+
+impl Drop for Withdraw<'_> {
+    fn drop(&mut self) {
+        let mut codes = lock(&self.inner.codes);
+        if codes.get(&self.phone).is_some_and(|slot| slot.code == self.code) {
+            codes.remove(&self.phone);
+        }
+    }
 }
 
 /// After a scan: the events of the outcome the phone asked for.
@@ -438,7 +574,7 @@ mod tests {
 
     fn start(linker: &SimulatedLinker) -> (Reports, CancellationToken) {
         let cancel = CancellationToken::new();
-        let (attempt, reports) = Attempt::new(SessionId::generate(), 1, cancel.clone());
+        let (attempt, reports, _controls) = Attempt::new(SessionId::generate(), 1, cancel.clone());
         tokio::spawn(linker.attempt(attempt));
         (Reports(reports), cancel)
     }

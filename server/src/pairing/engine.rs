@@ -9,11 +9,11 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 use super::config::PairingConfig;
 use super::linker::Linker;
 use super::peers::Peers;
-use super::registry::{Entry, Shared};
-use super::session::SessionDriver;
+use super::registry::{Command, Entry, Shared};
+use super::session::{SessionDriver, Wiring};
 use super::state::SessionState;
 use crate::channels::ChannelBook;
-use crate::domain::{AccountId, ChannelName, SessionId};
+use crate::domain::{AccountId, ChannelName, PhoneNumber, SessionId};
 
 /// Why the engine refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -31,6 +31,44 @@ pub enum PairingError {
     /// happened).
     #[error("the cluster's database is unavailable")]
     Unavailable,
+    /// 409: a pairing code was asked for a session that was scanned already, or ended.
+    #[error("the session no longer waits for a phone")]
+    NotWaiting,
+    /// 429: the session asked for codes for [`MAX_CODE_NUMBERS`] numbers already.
+    #[error("this session asked for pairing codes too many times")]
+    TooManyCodeRequests,
+    /// 429: WhatsApp gave no code (the reason says why).
+    #[error("WhatsApp gave no pairing code: {0}")]
+    CodeRefused(String),
+}
+
+/// How many different numbers one session may ask pairing codes for. WhatsApp limits code
+/// requests itself; asking again for the same number returns the current code and sends the
+/// phone no new notification.
+pub const MAX_CODE_NUMBERS: u32 = 3;
+
+/// A pairing code given to the API, also shown on the stream as `pairing_code`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CodeGranted {
+    /// `ABCD-EFGH`.
+    pub code: String,
+    /// RFC 3339.
+    pub expires_at: String,
+}
+
+/// Asks a session's driver for a code; a driver that is gone (the session ended) no longer
+/// waits for a phone.
+async fn request_code_here(
+    mut commands: futures::channel::mpsc::Sender<Command>,
+    phone: PhoneNumber,
+) -> Result<CodeGranted, PairingError> {
+    use futures::SinkExt;
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    commands
+        .send(Command::PairCode { phone, reply })
+        .await
+        .map_err(|_| PairingError::NotWaiting)?;
+    answer.await.map_err(|_| PairingError::NotWaiting)?
 }
 
 /// See [`PairingEngine::downgrade`].
@@ -38,6 +76,21 @@ pub enum PairingError {
 pub struct WeakEngine(std::sync::Weak<Shared>);
 
 impl WeakEngine {
+    /// [`PairingEngine::request_code_here`], while the engine lives.
+    pub async fn request_code_here(
+        &self,
+        account: AccountId,
+        id: &SessionId,
+        phone: PhoneNumber,
+    ) -> Result<CodeGranted, PairingError> {
+        let shared = self.0.upgrade().ok_or(PairingError::ShuttingDown)?;
+        let commands = shared
+            .lookup(account, id, |entry| entry.commands.clone())
+            .ok_or(PairingError::NotFound)?;
+        drop(shared);
+        request_code_here(commands, phone).await
+    }
+
     /// [`PairingEngine::cancel_here`], while the engine lives.
     pub fn cancel_here(&self, account: AccountId, id: &SessionId) -> Result<(), PairingError> {
         let shared = self.0.upgrade().ok_or(PairingError::ShuttingDown)?;
@@ -114,6 +167,7 @@ impl PairingEngine {
         }
         let id = SessionId::generate();
         let (state_tx, state_rx) = watch::channel(SessionState::default());
+        let (commands, command_rx) = futures::channel::mpsc::channel(1);
         let cancel = self.shared.shutdown.child_token();
         {
             let mut registry = self.shared.registry();
@@ -123,9 +177,8 @@ impl PairingEngine {
                 return Err(PairingError::TooManySessions { limit });
             }
             *live += 1;
-            registry
-                .sessions
-                .insert(id.clone(), Entry { account, state: state_rx, cancel: cancel.clone() });
+            let entry = Entry { account, state: state_rx, cancel: cancel.clone(), commands };
+            registry.sessions.insert(id.clone(), entry);
         }
         if let Some(peers) = &self.shared.peers
             && let Err(error) = peers.created(&id, account).await
@@ -135,15 +188,8 @@ impl PairingEngine {
             self.shared.remove(&id);
             return Err(PairingError::Unavailable);
         }
-        let driver = SessionDriver::new(
-            self.shared.clone(),
-            id.clone(),
-            account,
-            name,
-            state_tx,
-            cancel,
-            fence,
-        );
+        let wiring = Wiring { state: state_tx, cancel, fence, commands: command_rx };
+        let driver = SessionDriver::new(self.shared.clone(), id.clone(), account, name, wiring);
         self.shared.tasks.spawn(driver.run());
         Ok(SessionInfo { id, expires_in: self.shared.config.window })
     }
@@ -223,6 +269,41 @@ impl PairingEngine {
             },
             (result, _) => result,
         }
+    }
+
+    /// Switches a session that waits for a phone from QR codes to a pairing code for `phone`,
+    /// and answers the code once WhatsApp gave it. Asking again for the same number answers
+    /// the current code. In a cluster, a session that another server runs is asked there.
+    pub async fn request_code(
+        &self,
+        account: AccountId,
+        id: &SessionId,
+        phone: PhoneNumber,
+    ) -> Result<CodeGranted, PairingError> {
+        let local = self.lookup(account, id, |entry| entry.commands.clone());
+        match (local, &self.shared.peers) {
+            (Err(PairingError::NotFound), Some(peers)) => {
+                match peers.request_code(account, id, &phone).await {
+                    Ok(Some(answer)) => answer,
+                    Ok(None) => Err(PairingError::NotFound),
+                    Err(error) => {
+                        tracing::warn!(%error, session = %id, "could not ask another server for a pairing code");
+                        Err(PairingError::Unavailable)
+                    }
+                }
+            }
+            (local, _) => request_code_here(local?, phone).await,
+        }
+    }
+
+    /// [`PairingEngine::request_code`] for a session that runs here (what another server asks).
+    pub async fn request_code_here(
+        &self,
+        account: AccountId,
+        id: &SessionId,
+        phone: PhoneNumber,
+    ) -> Result<CodeGranted, PairingError> {
+        request_code_here(self.lookup(account, id, |entry| entry.commands.clone())?, phone).await
     }
 
     /// Cancels a session that runs on this server.

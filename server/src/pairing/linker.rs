@@ -15,6 +15,12 @@ use crate::domain::{ChannelId, PhoneNumber, SessionId};
 pub enum LinkerEvent {
     /// A code to show, accepted by WhatsApp for `ttl` from now.
     Qr { code: String, ttl: Duration },
+    /// After [`Control::PairCode`]: the code to type on the phone (eight characters, as
+    /// WhatsApp gives it), accepted for `ttl` from now. A new one follows when it expires.
+    PairingCode { code: String, ttl: Duration },
+    /// After [`Control::PairCode`]: WhatsApp gave no code (too many requests, or the feature
+    /// is not available to this number); the attempt goes on as before.
+    CodeRefused { reason: String },
     /// The phone scanned a code; WhatsApp is establishing the session.
     Scanned,
     /// The attempt failed for good (the engine ends the session).
@@ -48,6 +54,15 @@ pub enum Report {
 #[error("the pairing session no longer listens to this attempt")]
 pub struct Gone;
 
+/// What the engine asks of a running attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Control {
+    /// Link by phone number instead of QR: ask WhatsApp for a code for `phone`, report it as
+    /// [`LinkerEvent::PairingCode`], stop offering QR codes, and keep a fresh code coming until
+    /// the attempt ends.
+    PairCode { phone: PhoneNumber },
+}
+
 /// One pairing attempt handed to a linker.
 #[derive(Debug)]
 pub struct Attempt {
@@ -61,21 +76,26 @@ pub struct Attempt {
     /// Fires on cancel, expiry, shutdown or once the engine has what it needs. The attempt must
     /// then stop promptly and release what it holds.
     pub cancel: CancellationToken,
+    /// What the engine asks of the attempt while it runs.
+    pub control: mpsc::Receiver<Control>,
     /// (A `futures` channel allocates per message; tokio's allocates a 32-slot block per
     /// channel up front, which is 1.5 KiB per live session.)
     reports: mpsc::Sender<Report>,
 }
 
 impl Attempt {
-    /// A new attempt and the receiving end of its reports (the engine's, or a test's).
+    /// A new attempt, the receiving end of its reports, and the sending end of its controls
+    /// (the engine's, or a test's).
     pub fn new(
         session_id: SessionId,
         number: u32,
         cancel: CancellationToken,
-    ) -> (Self, mpsc::Receiver<Report>) {
+    ) -> (Self, mpsc::Receiver<Report>, mpsc::Sender<Control>) {
         let (reports, receiver) = mpsc::channel(8);
-        let attempt = Self { session_id, number, device: ChannelId::generate(), cancel, reports };
-        (attempt, receiver)
+        let (controls, control) = mpsc::channel(1);
+        let device = ChannelId::generate();
+        let attempt = Self { session_id, number, device, cancel, control, reports };
+        (attempt, receiver, controls)
     }
 
     /// Reports progress. `Err(Gone)`: nobody listens any more; stop.

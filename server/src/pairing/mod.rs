@@ -29,8 +29,11 @@ mod session;
 mod state;
 
 pub use config::PairingConfig;
-pub use engine::{EventStream, PairingEngine, PairingError, SessionInfo, WeakEngine};
-pub use linker::{Attempt, Gone, Linker, LinkerEvent, Report};
+pub use engine::{
+    CodeGranted, EventStream, MAX_CODE_NUMBERS, PairingEngine, PairingError, SessionInfo,
+    WeakEngine,
+};
+pub use linker::{Attempt, Control, Gone, Linker, LinkerEvent, Report};
 pub use peers::{Peers, Replica};
 pub use state::SessionState;
 

@@ -10,8 +10,9 @@ use keebai_protocol::StreamEvent;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use super::engine::{CodeGranted, PairingError};
 use super::state::SessionState;
-use crate::domain::{AccountId, ChannelId, SessionId};
+use crate::domain::{AccountId, ChannelId, PhoneNumber, SessionId};
 
 /// Another server's session, replayed here: kept up to date while this value lives.
 pub struct Replica {
@@ -50,6 +51,15 @@ pub trait Peers: Send + Sync + 'static {
         account: AccountId,
         id: &'a SessionId,
     ) -> BoxFuture<'a, anyhow::Result<bool>>;
+
+    /// Asks the server that runs a session of `account` for a pairing code for `phone`.
+    /// `None`: there is no such session of that account.
+    fn request_code<'a>(
+        &'a self,
+        account: AccountId,
+        id: &'a SessionId,
+        phone: &'a PhoneNumber,
+    ) -> BoxFuture<'a, anyhow::Result<Option<Result<CodeGranted, PairingError>>>>;
 
     /// A device linked on this server and its channel is saved: the channel runs here (the
     /// server that held it before, if any, hands it over first). Called before `connected`.

@@ -4,16 +4,17 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::config::PairingConfig;
+use super::engine::{CodeGranted, PairingError};
 use super::linker::Linker;
 use super::peers::Peers;
 use super::state::SessionState;
 use crate::channels::ChannelBook;
-use crate::domain::{AccountId, SessionId};
+use crate::domain::{AccountId, PhoneNumber, SessionId};
 
 /// What session tasks share with the engine. Tasks hold this, never the engine itself, so that
 /// dropping the engine is what stops them.
@@ -39,6 +40,14 @@ pub(super) struct Entry {
     pub(super) account: AccountId,
     pub(super) state: watch::Receiver<SessionState>,
     pub(super) cancel: CancellationToken,
+    /// Requests to the session's driver (a pairing code).
+    pub(super) commands: futures::channel::mpsc::Sender<Command>,
+}
+
+/// What the engine asks of a session's driver.
+pub(super) enum Command {
+    /// Switch to a pairing code for `phone`; answered once the code is known.
+    PairCode { phone: PhoneNumber, reply: oneshot::Sender<Result<CodeGranted, PairingError>> },
 }
 
 impl Shared {

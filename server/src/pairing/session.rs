@@ -2,15 +2,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
+use futures::channel::mpsc;
 use keebai_protocol::{
-    ConnectedEvent, DisconnectedEvent, FailedEvent, FailureCode, QrEvent, StreamEvent,
+    ConnectedEvent, DisconnectedEvent, FailedEvent, FailureCode, PairingCodeEvent, QrEvent,
+    StreamEvent,
 };
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 
-use super::linker::{Attempt, LinkerEvent, Report};
+use super::engine::{CodeGranted, MAX_CODE_NUMBERS, PairingError};
+use super::linker::{Attempt, Control, LinkerEvent, Report};
+use super::registry::Command;
 use super::registry::Shared;
 use super::state::SessionState;
 use crate::channels::{Channel, NewLink};
@@ -33,12 +37,44 @@ pub(super) struct SessionDriver {
     cancel: CancellationToken,
     /// In a cluster: fires when this server lost its lease (see [`super::Peers::fence`]).
     fence: Option<CancellationToken>,
+    /// The engine's requests (taken by [`SessionDriver::run`]).
+    commands: Option<mpsc::Receiver<Command>>,
     anchor: WallAnchor,
     window_end: Instant,
 }
 
+/// How a driver is connected to its engine.
+pub(super) struct Wiring {
+    /// Where it publishes the session's state.
+    pub(super) state: watch::Sender<SessionState>,
+    /// Cancel (DELETE) and shutdown.
+    pub(super) cancel: CancellationToken,
+    /// In a cluster: this server's lease lapsed.
+    pub(super) fence: Option<CancellationToken>,
+    /// The engine's requests (a pairing code).
+    pub(super) commands: mpsc::Receiver<Command>,
+}
+
 fn failed(code: FailureCode, reason: impl Into<String>) -> StreamEvent {
     StreamEvent::Failed(FailedEvent { code, reason: reason.into() })
+}
+
+/// A session that links by phone number: the number, how many numbers it asked codes for,
+/// the current code, and who waits for the next one.
+struct CodeMode {
+    phone: PhoneNumber,
+    numbers: u32,
+    current: Option<(CodeGranted, Instant)>,
+    waiting: Vec<oneshot::Sender<Result<CodeGranted, PairingError>>>,
+}
+
+/// `ABCDEFGH` as WhatsApp's apps show it: `ABCD-EFGH`.
+fn grouped(code: &str) -> String {
+    let code: String = code.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+    match code.len() {
+        8 => format!("{}-{}", &code[..4], &code[4..]),
+        _ => code,
+    }
 }
 
 /// A deadline that never comes, for `select!` arms that are disabled.
@@ -52,17 +88,23 @@ impl SessionDriver {
         id: SessionId,
         account: AccountId,
         name: ChannelName,
-        state: watch::Sender<SessionState>,
-        cancel: CancellationToken,
-        fence: Option<CancellationToken>,
+        wiring: Wiring,
     ) -> Self {
         let window_end = Instant::now() + shared.config.window;
         let anchor = WallAnchor::now();
-        Self { shared, id, account, name, state, cancel, fence, anchor, window_end }
+        let Wiring { state, cancel, fence, commands } = wiring;
+        let commands = Some(commands);
+        Self { shared, id, account, name, state, cancel, fence, commands, anchor, window_end }
     }
 
-    pub(super) async fn run(self) {
-        let outcome = self.pair().await;
+    pub(super) async fn run(mut self) {
+        let mut commands = self.commands.take();
+        let outcome = match &mut commands {
+            Some(commands) => self.pair(commands).await,
+            None => self.pair(&mut mpsc::channel(0).1).await,
+        };
+        // Requests that come while the terminal event replays are answered: not waiting.
+        drop(commands);
         tracing::info!(session = %self.id, outcome = outcome.name().as_str(), "pairing session ended");
         self.publish(outcome);
         self.shared.session_ended(self.account);
@@ -112,16 +154,22 @@ impl SessionDriver {
     }
 
     /// Runs attempts until one ends the session; returns the terminal event.
-    async fn pair(&self) -> StreamEvent {
+    async fn pair(&self, commands: &mut mpsc::Receiver<Command>) -> StreamEvent {
         let linker = &self.shared.linker;
         let mut scanned_at: Option<Instant> = None;
+        let mut code: Option<CodeMode> = None;
         let mut number = 0;
         loop {
             number += 1;
             let attempt_cancel = self.cancel.child_token();
             // Whatever way this attempt ends (terminal event, exhaustion, cancel), it is stopped.
             let _stop_attempt = attempt_cancel.clone().drop_guard();
-            let (attempt, mut reports) = Attempt::new(self.id.clone(), number, attempt_cancel);
+            let (attempt, mut reports, mut controls) =
+                Attempt::new(self.id.clone(), number, attempt_cancel);
+            // A new attempt of a session that links by code asks for a code at once.
+            if let Some(mode) = &code {
+                let _ = controls.try_send(Control::PairCode { phone: mode.phone.clone() });
+            }
             let device = attempt.device.clone();
             let running = self.shared.tasks.spawn(linker.attempt(attempt));
             let first_qr_timeout = linker.first_qr_timeout();
@@ -148,7 +196,49 @@ impl SessionDriver {
                             format!("WhatsApp's servers could not be reached: no QR code arrived within {secs} s. Check the server's network access to WhatsApp."),
                         );
                     }
+                    Some(command) = commands.next() => match command {
+                        Command::PairCode { phone, reply } => {
+                            let answer = self.code_requested(&mut code, scanned_at.is_some(), phone, reply);
+                            if let Some(phone) = answer {
+                                let _ = controls.try_send(Control::PairCode { phone });
+                            }
+                        }
+                    },
                     report = reports.next() => match report {
+                        Some(Report::Event(LinkerEvent::PairingCode { code: typed, ttl })) => {
+                            first_qr_deadline = None;
+                            if let Some(mode) = &mut code && scanned_at.is_none() {
+                                let expires = (Instant::now() + ttl).min(self.window_end);
+                                let granted = CodeGranted {
+                                    code: grouped(&typed),
+                                    expires_at: rfc3339_millis(self.anchor.wall_at(expires)),
+                                };
+                                self.publish(StreamEvent::PairingCode(PairingCodeEvent {
+                                    code: granted.code.clone(),
+                                    phone_number: mode.phone.to_string(),
+                                    expires_at: granted.expires_at.clone(),
+                                }));
+                                for waiting in mode.waiting.drain(..) {
+                                    let _ = waiting.send(Ok(granted.clone()));
+                                }
+                                mode.current = Some((granted, expires));
+                            }
+                        }
+                        Some(Report::Event(LinkerEvent::CodeRefused { reason })) => {
+                            if let Some(mode) = &mut code {
+                                for waiting in mode.waiting.drain(..) {
+                                    let _ = waiting.send(Err(PairingError::CodeRefused(reason.clone())));
+                                }
+                                // Nothing was shown yet: the session goes on with QR codes.
+                                if mode.current.is_none() {
+                                    code = None;
+                                }
+                            }
+                        }
+                        Some(Report::Event(LinkerEvent::Qr { code: _, ttl: _ })) if code.is_some() => {
+                            saw_qr = true;
+                            first_qr_deadline = None;
+                        }
                         Some(Report::Event(LinkerEvent::Qr { code, ttl })) => {
                             saw_qr = true;
                             first_qr_deadline = None;
@@ -186,6 +276,52 @@ impl SessionDriver {
                 }
             }
             tracing::debug!(session = %self.id, attempt = number, "codes exhausted, starting a new attempt");
+        }
+    }
+
+    /// A request for a pairing code. Answers it at once when it can (not waiting any more, too
+    /// many numbers, or the current code of the same number); otherwise it waits for the
+    /// attempt's code, and the number the attempt must ask for is returned.
+    fn code_requested(
+        &self,
+        code: &mut Option<CodeMode>,
+        scanned: bool,
+        phone: PhoneNumber,
+        reply: oneshot::Sender<Result<CodeGranted, PairingError>>,
+    ) -> Option<PhoneNumber> {
+        if scanned {
+            let _ = reply.send(Err(PairingError::NotWaiting));
+            return None;
+        }
+        match code {
+            Some(mode) if mode.phone == phone => {
+                match &mode.current {
+                    Some((granted, expires)) if *expires > Instant::now() => {
+                        let _ = reply.send(Ok(granted.clone()));
+                    }
+                    // The next code is on its way.
+                    _ => mode.waiting.push(reply),
+                }
+                None
+            }
+            Some(mode) if mode.numbers >= MAX_CODE_NUMBERS => {
+                let _ = reply.send(Err(PairingError::TooManyCodeRequests));
+                None
+            }
+            _ => {
+                let numbers = code.as_ref().map_or(0, |mode| mode.numbers) + 1;
+                for waiting in code.take().into_iter().flat_map(|mode| mode.waiting) {
+                    let _ = waiting.send(Err(PairingError::NotWaiting));
+                }
+                tracing::info!(session = %self.id, "the session links by phone number");
+                *code = Some(CodeMode {
+                    phone: phone.clone(),
+                    numbers,
+                    current: None,
+                    waiting: vec![reply],
+                });
+                Some(phone)
+            }
         }
     }
 

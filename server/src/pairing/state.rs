@@ -1,12 +1,14 @@
-use keebai_protocol::{QrEvent, StreamEvent};
+use keebai_protocol::{PairingCodeEvent, QrEvent, StreamEvent};
 
 /// The replayable state of one session. Only what a subscriber may still need is kept: the current
-/// QR (older ones are stale and useless), `connecting` once the phone scanned, and the terminal
-/// event. Every event gets the next id, so ids increase within a session.
+/// offer to the phone (a QR, or once asked for, a pairing code; older ones are stale and
+/// useless), `connecting` once the phone scanned or typed the code, and the terminal event. Every
+/// event gets the next id, so ids increase within a session.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SessionState {
     last_id: u64,
-    qr: Option<(u64, QrEvent)>,
+    /// A `qr` or a `pairing_code` event.
+    offer: Option<(u64, StreamEvent)>,
     connecting: Option<u64>,
     terminal: Option<(u64, StreamEvent)>,
 }
@@ -20,7 +22,9 @@ impl SessionState {
         self.last_id += 1;
         let id = self.last_id;
         match event {
-            StreamEvent::Qr(qr) => self.qr = Some((id, qr)),
+            offer @ (StreamEvent::Qr(_) | StreamEvent::PairingCode(_)) => {
+                self.offer = Some((id, offer));
+            }
             StreamEvent::Connecting => self.connecting = Some(id),
             terminal => self.terminal = Some((id, terminal)),
         }
@@ -54,10 +58,26 @@ impl SessionState {
         self.last_id
     }
 
+    /// What the phone may act on right now: the live QR or pairing code.
+    fn live_offer(&self) -> Option<(u64, &StreamEvent)> {
+        match (&self.offer, self.connecting, &self.terminal) {
+            (Some((id, offer)), None, None) => Some((*id, offer)),
+            _ => None,
+        }
+    }
+
     /// The QR that a phone may scan right now, if any.
     pub fn live_qr(&self) -> Option<&QrEvent> {
-        match (&self.qr, self.connecting, &self.terminal) {
-            (Some((_, qr)), None, None) => Some(qr),
+        match self.live_offer() {
+            Some((_, StreamEvent::Qr(qr))) => Some(qr),
+            _ => None,
+        }
+    }
+
+    /// The pairing code that the phone may type right now, if any.
+    pub fn live_code(&self) -> Option<&PairingCodeEvent> {
+        match self.live_offer() {
+            Some((_, StreamEvent::PairingCode(code))) => Some(code),
             _ => None,
         }
     }
@@ -74,10 +94,10 @@ impl SessionState {
             return self.current().into_iter().collect();
         };
         let mut out = Vec::new();
-        if let (Some((id, qr)), None, None) = (&self.qr, self.connecting, &self.terminal)
-            && *id > after
+        if let Some((id, offer)) = self.live_offer()
+            && id > after
         {
-            out.push((*id, StreamEvent::Qr(qr.clone())));
+            out.push((id, offer.clone()));
         }
         if let Some(id) = self.connecting.filter(|id| *id > after) {
             out.push((id, StreamEvent::Connecting));
@@ -95,7 +115,7 @@ impl SessionState {
         if let Some(id) = self.connecting {
             return Some((id, StreamEvent::Connecting));
         }
-        self.qr.as_ref().map(|(id, qr)| (*id, StreamEvent::Qr(qr.clone())))
+        self.offer.clone()
     }
 }
 
@@ -183,6 +203,24 @@ mod tests {
         }
         assert_eq!(replica, owner);
         assert_eq!(replica.events_for(Some(1)), owner.events_for(Some(1)));
+    }
+
+    #[test]
+    fn a_pairing_code_replaces_the_qr_and_replays_like_it() {
+        let mut state = SessionState::default();
+        state.push(qr(1));
+        let code = StreamEvent::PairingCode(PairingCodeEvent {
+            code: "ABCD-EFGH".into(),
+            phone_number: "+56912345678".into(),
+            expires_at: "t".into(),
+        });
+        assert_eq!(state.push(code.clone()), Some(2));
+        assert_eq!(state.live_qr(), None, "the QR is no longer offered");
+        assert_eq!(state.live_code().map(|c| c.code.as_str()), Some("ABCD-EFGH"));
+        assert_eq!(state.events_for(None), vec![(2, code.clone())]);
+        assert_eq!(state.events_for(Some(1)), vec![(2, code)]);
+        state.push(StreamEvent::Connecting);
+        assert_eq!(state.live_code(), None);
     }
 
     #[test]

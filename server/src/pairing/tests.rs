@@ -465,6 +465,16 @@ impl Peers for RecordedPeers {
         Box::pin(async { Ok(false) })
     }
 
+    fn request_code<'a>(
+        &'a self,
+        _account: AccountId,
+        _id: &'a SessionId,
+        _phone: &'a PhoneNumber,
+    ) -> futures::future::BoxFuture<'a, anyhow::Result<Option<Result<CodeGranted, PairingError>>>>
+    {
+        Box::pin(async { Ok(None) })
+    }
+
     fn linked<'a>(
         &'a self,
         _channel: &'a crate::domain::ChannelId,

@@ -8,6 +8,7 @@ mod host;
 mod messages;
 mod numbers;
 mod openapi;
+mod pairing_code;
 mod postgres;
 mod process;
 mod routes;

@@ -11,6 +11,7 @@ const CONTRACT: &[(&str, &str)] = &[
     ("post", "/v1/channels/whatsapp/connect"),
     ("delete", "/v1/channels/whatsapp/connect/{session_id}"),
     ("get", "/v1/channels/whatsapp/connect/{session_id}/qr-stream"),
+    ("post", "/v1/channels/whatsapp/connect/{session_id}/pairing-code"),
     ("get", "/v1/whatsapp/numbers"),
     ("post", "/v1/messages/text"),
     ("post", "/v1/messages/template"),

@@ -394,3 +394,37 @@ async fn each_final_ending_of_a_live_channel_disconnects_it_without_a_reconnect_
         assert_eq!(file.exists(), how != Interruption::LoggedOut, "{how:?}: only a logout unlinks");
     }
 }
+
+#[tokio::test]
+async fn a_pairing_code_typed_on_the_phone_links_the_channel_and_a_wrong_one_does_not() {
+    let rig = Rig::start(Config::default()).await;
+    let (session, mut stream) = rig.session().await;
+    stream.next_qr().await;
+
+    let code = rig.api.pairing_code_ok(&session, PHONE).await;
+    let Some((_, StreamEvent::PairingCode(shown))) = stream.next().await else {
+        panic!("the stream shows the code\n{}", rig.server.logs())
+    };
+    assert_eq!((shown.code.as_str(), shown.phone_number.as_str()), (code.as_str(), PHONE));
+    assert!(
+        rig.fake
+            .events()
+            .iter()
+            .any(|e| matches!(e, WireEvent::CodeRequested { push_notification: true, .. })),
+        "WhatsApp was asked to notify the phone"
+    );
+
+    // A wrong code: the phone says so, nothing links.
+    let wrong = if code.starts_with('A') { "BBBB-BBBB" } else { "AAAA-AAAA" };
+    let refused = rig.fake.enter_code(wrong, &phone()).await.unwrap_err();
+    assert!(refused.to_string().contains("wrong code"), "{refused}");
+    // The right one links, as a scan does.
+    rig.fake.enter_code(&code, &phone()).await.unwrap();
+    assert_eq!(stream.next_event().await, StreamEvent::Connecting);
+    let connected = match stream.next_within(LINK_TIMEOUT).await {
+        Some((_, StreamEvent::Connected(connected))) => connected,
+        other => panic!("expected connected, got {other:?}\n{}", rig.server.logs()),
+    };
+    assert_eq!(connected.phone_number, PHONE);
+    assert_eq!(rig.status_of(&connected.channel_id).await, ChannelStatus::Connected);
+}

@@ -144,6 +144,27 @@ impl Api {
         self.get(&path, None).await.json().await.expect("SimMessages")
     }
 
+    /// `POST …/{session_id}/pairing-code` with `{"phone_number": phone}`.
+    pub async fn pairing_code(&self, token: &str, session_id: &str, phone: &str) -> Response {
+        let path = keebai_protocol::PAIRING_CODE_ROUTE.replace("{session_id}", session_id);
+        self.post_json(&path, Some(token), &json!({"phone_number": phone})).await
+    }
+
+    /// The pairing code for `phone`, after checking the 200.
+    pub async fn pairing_code_ok(&self, session: &ConnectResponse, phone: &str) -> String {
+        let response = self.pairing_code(&self.token, &session.session_id, phone).await;
+        assert_eq!(response.status(), StatusCode::OK, "{:?}", response.text().await);
+        let code: keebai_protocol::PairingCodeResponse = response.json().await.expect("a code");
+        code.code
+    }
+
+    /// `POST /sim/enter-code`: the simulated phone of `phone` (push name "Lucio") types `code`.
+    pub async fn sim_enter_code(&self, code: &str, phone: &str, outcome: ScanOutcome) -> Response {
+        let body =
+            json!({"code": code, "phone_number": phone, "push_name": "Lucio", "outcome": outcome});
+        self.post_json(keebai_protocol::sim::ENTER_CODE_PATH, None, &body).await
+    }
+
     /// Cluster mode: the simulated channels this server keeps live (`GET /sim/live`).
     pub async fn sim_live(&self) -> Vec<String> {
         let live: SimLive = self.get(LIVE_PATH, None).await.json().await.expect("SimLive");

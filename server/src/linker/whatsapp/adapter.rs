@@ -37,6 +37,8 @@ pub enum Reaction {
     Linked { phone: PhoneNumber },
     /// A push name arrived.
     PushName(String),
+    /// Linking by phone number: ask WhatsApp for a new code.
+    NewCode,
     /// Nothing to do.
     Ignore,
 }
@@ -64,7 +66,15 @@ impl PairingAdapter {
             Event::PairingQrCode(qr) => {
                 Reaction::Report(LinkerEvent::Qr { code: qr.code.clone(), ttl: qr.timeout })
             }
+            // With a pairing code outstanding the client keeps its connection (and the code
+            // stays valid): only a closed connection ends the attempt.
+            Event::PairingQrCodesExhausted(exhausted) if !exhausted.disconnected => {
+                Reaction::Ignore
+            }
             Event::PairingQrCodesExhausted(_) => Reaction::Report(LinkerEvent::Exhausted),
+            // The client gives up waiting for the phone after a code (60 s after `primary_hello`,
+            // whatsapp-rust 0.7.0 `pair_code.rs:957-976`) or the server asks for a new code.
+            Event::PairingCodeRefresh(_) => Reaction::NewCode,
             Event::PairSuccess(success) => match phone_of(&success.id) {
                 Some(phone) => {
                     self.paired = Some(phone);

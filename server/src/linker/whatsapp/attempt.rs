@@ -10,8 +10,14 @@ use super::client::{self, Device};
 use super::config::WhatsappConfig;
 use super::devices::DeviceKeys;
 use super::live::LiveDevices;
-use crate::domain::ChannelId;
-use crate::pairing::{Attempt, LinkerEvent};
+use std::time::Duration;
+
+use futures::StreamExt;
+use tokio::time::{Instant, sleep_until};
+use whatsapp_rust::pair_code::PairCodeOptions;
+
+use crate::domain::{ChannelId, PhoneNumber};
+use crate::pairing::{Attempt, Control, Gone, LinkerEvent};
 
 /// Runs `attempt` to its end. Whatever way it ends short of a saved channel (cancel, expiry,
 /// failure, shutdown, a store error), its client is stopped and its files deleted before this
@@ -43,9 +49,27 @@ pub async fn run(
     };
     let device = Device::start(bot, events);
     let mut adapter = PairingAdapter::default();
+    // Linking by phone number: the number, and when its code needs renewing (whatsapp-rust
+    // asks for no new code by itself when one expires unused).
+    let mut by_code: Option<(PhoneNumber, Instant)> = None;
     let linked = loop {
+        let renew_at = by_code.as_ref().map(|(_, at)| *at);
         tokio::select! {
             () = attempt.cancel.cancelled() => break None,
+            Some(Control::PairCode { phone }) = attempt.control.next() => {
+                if request_code(&device, &phone, &mut attempt).await.is_err() {
+                    break None;
+                }
+                by_code = Some((phone, Instant::now() + CODE_VALIDITY));
+            }
+            () = sleep_until(renew_at.unwrap_or_else(far)), if renew_at.is_some() => {
+                if let Some((phone, at)) = &mut by_code {
+                    if request_code(&device, phone, &mut attempt).await.is_err() {
+                        break None;
+                    }
+                    *at = Instant::now() + CODE_VALIDITY;
+                }
+            }
             event = device.events.recv() => {
                 let Ok(event) = event else { break None };
                 match adapter.react(&event) {
@@ -56,6 +80,14 @@ pub async fn run(
                         }
                     }
                     Reaction::Linked { phone } => break Some(phone),
+                    Reaction::NewCode => {
+                        if let Some((phone, at)) = &mut by_code {
+                            if request_code(&device, phone, &mut attempt).await.is_err() {
+                                break None;
+                            }
+                            *at = Instant::now() + CODE_VALIDITY;
+                        }
+                    }
                     Reaction::PushName(_) | Reaction::Ignore => {}
                 }
             }
@@ -70,6 +102,37 @@ pub async fn run(
         Some(channel) => live.adopt(&id, &channel, device).await,
         None => discard(&files, &id, device).await,
     }
+}
+
+/// How long WhatsApp accepts a pairing code (whatsapp-rust 0.7.0, `PAIR_CODE_VALIDITY_SECS`).
+const CODE_VALIDITY: Duration = Duration::from_secs(180);
+
+fn far() -> Instant {
+    Instant::now() + Duration::from_secs(86_400 * 365)
+}
+
+/// Asks WhatsApp for a (new) code for `phone` and reports it, or why none came.
+/// `Err(Gone)`: nobody listens any more.
+async fn request_code(
+    device: &Device,
+    phone: &PhoneNumber,
+    attempt: &mut Attempt,
+) -> Result<(), Gone> {
+    let client = device.handle.client();
+    // A code still outstanding would refuse the new one (`CodeAlreadyOutstanding`).
+    client.cancel_pair_code().await;
+    let options = PairCodeOptions {
+        phone_number: phone.as_str().trim_start_matches('+').to_owned(),
+        ..PairCodeOptions::default()
+    };
+    let report = match client.pair_with_code(options).await {
+        Ok(code) => LinkerEvent::PairingCode { code, ttl: CODE_VALIDITY },
+        Err(error) => {
+            tracing::warn!(session = %attempt.session_id, %error, "WhatsApp gave no pairing code");
+            LinkerEvent::CodeRefused { reason: error.to_string() }
+        }
+    };
+    attempt.report(report).await
 }
 
 /// The push name: the client's if known, else one pushed within `push_name_wait`, else the

@@ -207,3 +207,31 @@ async fn a_server_stopped_with_sigterm_ends_its_sessions_for_watchers_on_other_s
         "its last event reached the others before it left: {failed:?}"
     );
 }
+
+#[tokio::test]
+async fn a_pairing_code_asked_and_typed_through_another_server_links_the_session() {
+    let mut nodes = Nodes::new().await;
+    let (_a, _b, api_a, api_b) = nodes.two().await;
+    let session = connect(&api_a).await;
+    let mut on_a = api_a.stream(&session).await;
+    on_a.next_qr().await;
+
+    let code = api_b.pairing_code_ok(&session, PHONE).await;
+    let Some((_, StreamEvent::PairingCode(shown))) = on_a.next().await else {
+        panic!("the owner's stream shows the code")
+    };
+    assert_eq!(shown.code, code);
+    assert_eq!(
+        api_b.pairing_code_ok(&session, PHONE).await,
+        code,
+        "the same number, the same code"
+    );
+    let mut on_b = api_b.stream(&session).await;
+    assert_eq!(on_b.next().await.unwrap().1, StreamEvent::PairingCode(shown));
+
+    let entered = api_b.sim_enter_code(&code, PHONE, ScanOutcome::Success).await;
+    assert_eq!(entered.status(), StatusCode::ACCEPTED);
+    assert_eq!(on_a.next_event().await, StreamEvent::Connecting);
+    assert!(matches!(on_a.next_event().await, StreamEvent::Connected(_)));
+    assert_eq!(on_b.next_event().await, StreamEvent::Connecting);
+}
