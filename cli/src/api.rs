@@ -7,7 +7,8 @@ use eventsource_stream::Eventsource;
 use futures::{Stream, StreamExt};
 use keebai_protocol::{
     CONNECT_PATH, ConnectMode, ConnectRequest, ConnectResponse, ErrorBody, ErrorCode,
-    NumbersResponse, SendTextRequest, SendTextResponse, StreamEvent,
+    NumbersResponse, PairingCodeRequest, PairingCodeResponse, SendTextRequest, SendTextResponse,
+    StreamEvent,
 };
 use reqwest::{Method, RequestBuilder, StatusCode, Url};
 use secrecy::{ExposeSecret, SecretString};
@@ -118,6 +119,19 @@ impl Api {
     pub async fn connect(&self, name: Option<String>) -> Result<ConnectResponse, ApiError> {
         let (url, request) = self.request(Method::POST, CONNECT_PATH);
         let body = ConnectRequest { mode: ConnectMode::Qr, name };
+        let response = Self::send(&url, request.json(&body)).await?;
+        Self::json(&url, response).await
+    }
+
+    /// `POST /v1/channels/whatsapp/connect/{id}/pairing-code`.
+    pub async fn pairing_code(
+        &self,
+        session_id: &str,
+        phone_number: String,
+    ) -> Result<PairingCodeResponse, ApiError> {
+        let path = keebai_protocol::PAIRING_CODE_ROUTE.replace("{session_id}", session_id);
+        let (url, request) = self.request(Method::POST, &path);
+        let body = PairingCodeRequest { phone_number };
         let response = Self::send(&url, request.json(&body)).await?;
         Self::json(&url, response).await
     }

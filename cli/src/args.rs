@@ -44,9 +44,13 @@ pub enum WhatsappCommand {
 
 #[derive(Debug, Clone, Args)]
 pub struct ConnectArgs {
-    /// Connect by QR code (the only mode; required so the command says what it does).
-    #[arg(long, required = true)]
+    /// Connect by QR code, drawn here for the phone to scan.
+    #[arg(long, required_unless_present = "phone", conflicts_with = "phone")]
     pub qr: bool,
+    /// Connect by phone number instead (E.164, e.g. +56912345678): prints a code to type on
+    /// that phone (WhatsApp > Linked devices > Link a device > Link with phone number instead).
+    #[arg(long, value_name = "E164")]
+    pub phone: Option<String>,
     /// The channel's name (1 to 100 characters; the server's default is "WhatsApp QR").
     #[arg(long)]
     pub name: Option<String>,

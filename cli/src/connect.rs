@@ -1,4 +1,5 @@
-//! `keebai whatsapp connect --qr`: start a session, show each QR, follow it to its end.
+//! `keebai whatsapp connect --qr` (or `--phone +56…`): start a session, show each QR (or the
+//! pairing code to type on the phone), follow it to its end.
 //!
 //! Three ways to show it:
 //! - a terminal: the QR is drawn black on white and redrawn in place when it rotates, with a
@@ -230,6 +231,14 @@ pub async fn run(api: &Api, args: ConnectArgs, tty: bool) -> Exit {
         status_open: false,
     };
     view.session(&session);
+    if let Some(phone) = args.phone {
+        // The stream then shows the code (and each next one) instead of QR codes.
+        if let Err(error) = api.pairing_code(&session.session_id, phone).await {
+            eprintln!("error: {error}");
+            let _ = api.cancel(&session.session_id).await;
+            return Exit::Error;
+        }
+    }
     follow(api, &session, &mut view).await
 }
 

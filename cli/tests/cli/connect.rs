@@ -203,3 +203,31 @@ async fn a_device_unlinked_right_after_linking_exits_with_5() {
     assert_eq!(disconnected["data"]["code"], "unlinked");
     assert_eq!(out.exit_code().await, 5);
 }
+
+#[tokio::test]
+async fn with_a_phone_number_it_prints_the_code_and_typing_it_on_the_phone_connects() {
+    let server = spawn_app().await;
+    let args = ["whatsapp", "connect", "--phone", PHONE, "--json"];
+    let mut out = JsonLines::spawn(keebai(&server, &args));
+    assert_eq!(out.next().await.unwrap()["event"], "session");
+    let code = out.next().await.unwrap();
+    assert_eq!(code["event"], "pairing_code", "{code}");
+    assert_eq!(code["data"]["phone_number"], PHONE);
+    let typed = code["data"]["code"].as_str().unwrap();
+    let entered = server.sim_enter_code(typed, PHONE, ScanOutcome::Success).await;
+    assert_eq!(entered.status(), reqwest::StatusCode::ACCEPTED);
+
+    assert_eq!(out.next().await.unwrap()["event"], "connecting");
+    assert_eq!(out.next().await.unwrap()["event"], "connected");
+    assert_eq!(out.exit_code().await, 0);
+}
+
+#[tokio::test]
+async fn a_bad_phone_number_is_refused_and_the_session_cancelled() {
+    let server = spawn_app().await;
+    let mut command = keebai(&server, &["whatsapp", "connect", "--phone", "56912345678"]);
+    let output = tokio::time::timeout(PATIENCE, command.output()).await.unwrap().unwrap();
+    assert_ne!(output.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("INVALID_PHONE_NUMBER"));
+    assert_eq!(server.live_sessions().await, 0, "the session was cancelled");
+}
