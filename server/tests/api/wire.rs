@@ -375,6 +375,20 @@ async fn a_passkey_request_fails_the_session_at_once_with_its_own_code() {
 }
 
 #[tokio::test]
+async fn a_passkey_request_after_a_pairing_code_fails_the_session_at_once_too() {
+    let rig = Rig::start(Config::default()).await;
+    let (session, mut stream) = rig.session().await;
+    stream.next_qr().await;
+    rig.api.pairing_code_ok(&session, PHONE).await;
+    assert!(matches!(stream.next_event().await, StreamEvent::PairingCode(_)));
+    assert_eq!(rig.fake.request_passkey(), 1);
+    let event = stream.next_event().await;
+    let StreamEvent::Failed(failed) = event else { panic!("{event:?}") };
+    assert_eq!(failed.code, FailureCode::PasskeyRequired);
+    stream.assert_closed().await;
+}
+
+#[tokio::test]
 async fn each_final_ending_of_a_live_channel_disconnects_it_without_a_reconnect_loop() {
     for how in [
         Interruption::Replaced,
