@@ -18,7 +18,7 @@ use super::json::ApiJson;
 use super::params::channel_id;
 use crate::channels::Channels;
 use crate::cluster::Cluster;
-use crate::domain::PhoneNumber;
+use crate::domain::{PhoneNumber, code_key};
 use crate::linker::{CodeError, ScanError, SimulatedLinker};
 
 /// What the phone's routes reach: the simulated linker, the channels it unlinks, and in a
@@ -180,12 +180,7 @@ async fn enter_elsewhere(
     cluster: &Cluster,
     body: &SimEnterCodeRequest,
 ) -> Result<Result<(), CodeError>, ApiError> {
-    let typed: String = body
-        .code
-        .chars()
-        .filter(char::is_ascii_alphanumeric)
-        .map(|c| c.to_ascii_uppercase())
-        .collect();
+    let typed = code_key(&body.code);
     let Some(reply) = to_owner(cluster, &typed, SIM_ENTER_CODE, body).await? else {
         return Ok(Err(CodeError::NotFound));
     };

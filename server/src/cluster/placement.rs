@@ -82,15 +82,7 @@ impl Cluster {
         let Some(placer) = crate::sync::lock(&self.inner.placer).clone() else { return Ok(()) };
         let inner = &self.inner;
         for _ in 0..3 {
-            let holder: Option<(Option<String>,)> = sqlx::query_as(
-                "SELECT l.holder FROM channel_leases l
-                 JOIN instances i ON i.id = l.holder AND i.lease_until > now()
-                 WHERE l.channel_id = $1",
-            )
-            .bind(id.as_str())
-            .fetch_optional(&inner.pool)
-            .await?;
-            if let Some((Some(holder),)) = holder
+            if let Some(holder) = live_holder(inner, id).await?
                 && holder != inner.me
             {
                 // Graceful: the holder stops the channel and releases it, then we take it.
@@ -261,6 +253,19 @@ async fn reconcile(inner: &Inner, placer: &Placer) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The server holding `id`'s lease while its own lease lasts; `None` when nobody does.
+async fn live_holder(inner: &Inner, id: &ChannelId) -> Result<Option<String>, sqlx::Error> {
+    let holder: Option<(String,)> = sqlx::query_as(
+        "SELECT l.holder FROM channel_leases l
+         JOIN instances i ON i.id = l.holder AND i.lease_until > now()
+         WHERE l.channel_id = $1",
+    )
+    .bind(id.as_str())
+    .fetch_optional(&inner.pool)
+    .await?;
+    Ok(holder.map(|(holder,)| holder))
+}
+
 /// The channels whose lease this server holds, with their epochs.
 async fn held_here(inner: &Inner) -> Result<HashMap<ChannelId, i64>, sqlx::Error> {
     let rows: Vec<(String, i64)> =
@@ -308,17 +313,10 @@ async fn claim(
 impl crate::channels::Placement for Cluster {
     fn runs<'a>(&'a self, id: &'a ChannelId) -> BoxFuture<'a, anyhow::Result<Runs>> {
         Box::pin(async move {
-            let holder: Option<(String,)> = sqlx::query_as(
-                "SELECT l.holder FROM channel_leases l
-                 JOIN instances i ON i.id = l.holder AND i.lease_until > now()
-                 WHERE l.channel_id = $1",
-            )
-            .bind(id.as_str())
-            .fetch_optional(&self.inner.pool)
-            .await?;
+            let holder = live_holder(&self.inner, id).await?;
             Ok(match holder {
-                Some((holder,)) if holder == self.inner.me => Runs::Here,
-                Some((holder,)) => Runs::On(holder),
+                Some(holder) if holder == self.inner.me => Runs::Here,
+                Some(holder) => Runs::On(holder),
                 None => Runs::Nowhere,
             })
         })

@@ -15,7 +15,7 @@ use keebai_protocol::StreamEvent;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::Inner;
-use crate::domain::{AccountId, SessionId};
+use crate::domain::{AccountId, SessionId, code_key};
 use crate::pairing::{Replica, SessionState};
 use crate::store::StoreError;
 use crate::sync::lock;
@@ -182,7 +182,7 @@ async fn write_batch(inner: &Inner, batch: &[Outgoing]) -> Result<(), StoreError
         // finds its session's server).
         qrs.push(match &outgoing.event {
             StreamEvent::Qr(qr) => Some(qr.data.clone()),
-            StreamEvent::PairingCode(code) => Some(code.code.replace('-', "")),
+            StreamEvent::PairingCode(code) => Some(code_key(&code.code)),
             _ => None,
         });
         terminal.push(outgoing.event.is_terminal());

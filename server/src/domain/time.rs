@@ -36,6 +36,11 @@ impl WallAnchor {
     }
 }
 
+/// A deadline that never comes, for `select!` arms that are disabled.
+pub fn never() -> tokio::time::Instant {
+    tokio::time::Instant::now() + std::time::Duration::from_secs(86_400 * 365)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -25,7 +25,7 @@ use sqlx::PgPool;
 use tokio::sync::oneshot;
 
 use crate::channels::{Channel, LinkerKind, LiveChannels, SendError};
-use crate::domain::{ChannelId, MessageId, MessageText, PhoneNumber};
+use crate::domain::{ChannelId, MessageId, MessageText, PhoneNumber, code_key};
 use crate::pairing::{Attempt, Control, Linker, LinkerEvent};
 use crate::store::StoreError;
 use crate::sync::lock;
@@ -196,11 +196,7 @@ impl SimulatedLinker {
         push_name: String,
         outcome: ScanOutcome,
     ) -> Result<(), CodeError> {
-        let typed: String = code
-            .chars()
-            .filter(char::is_ascii_alphanumeric)
-            .map(|c| c.to_ascii_uppercase())
-            .collect();
+        let typed = code_key(code);
         let mut codes = lock(&self.inner.codes);
         let slot = codes.get_mut(&phone_number).ok_or(CodeError::NotFound)?;
         if slot.code != typed {

@@ -19,7 +19,8 @@ use super::registry::Shared;
 use super::state::SessionState;
 use crate::channels::{Channel, NewLink};
 use crate::domain::{
-    AccountId, ChannelId, ChannelName, PhoneNumber, SessionId, WallAnchor, rfc3339_millis,
+    AccountId, ChannelId, ChannelName, PhoneNumber, SessionId, WallAnchor, grouped_code, never,
+    rfc3339_millis,
 };
 
 /// How long `connected` waits for a linked device to start serving its channel (closing a
@@ -66,20 +67,6 @@ struct CodeMode {
     numbers: u32,
     current: Option<(CodeGranted, Instant)>,
     waiting: Vec<oneshot::Sender<Result<CodeGranted, PairingError>>>,
-}
-
-/// `ABCDEFGH` as WhatsApp's apps show it: `ABCD-EFGH`.
-fn grouped(code: &str) -> String {
-    let code: String = code.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
-    match code.len() {
-        8 => format!("{}-{}", &code[..4], &code[4..]),
-        _ => code,
-    }
-}
-
-/// A deadline that never comes, for `select!` arms that are disabled.
-fn never() -> Instant {
-    Instant::now() + Duration::from_secs(86_400 * 365)
 }
 
 impl SessionDriver {
@@ -210,7 +197,7 @@ impl SessionDriver {
                             if let Some(mode) = &mut code && scanned_at.is_none() {
                                 let expires = (Instant::now() + ttl).min(self.window_end);
                                 let granted = CodeGranted {
-                                    code: grouped(&typed),
+                                    code: grouped_code(&typed),
                                     expires_at: rfc3339_millis(self.anchor.wall_at(expires)),
                                 };
                                 self.publish(StreamEvent::PairingCode(PairingCodeEvent {

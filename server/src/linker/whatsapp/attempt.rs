@@ -16,7 +16,7 @@ use futures::StreamExt;
 use tokio::time::{Instant, sleep_until};
 use whatsapp_rust::pair_code::PairCodeOptions;
 
-use crate::domain::{ChannelId, PhoneNumber};
+use crate::domain::{ChannelId, PhoneNumber, never};
 use crate::pairing::{Attempt, Control, Gone, LinkerEvent};
 
 /// Runs `attempt` to its end. Whatever way it ends short of a saved channel (cancel, expiry,
@@ -54,21 +54,12 @@ pub async fn run(
     let mut by_code: Option<(PhoneNumber, Instant)> = None;
     let linked = loop {
         let renew_at = by_code.as_ref().map(|(_, at)| *at);
-        tokio::select! {
+        // The number to ask a (new) code for, if this turn calls for one.
+        let ask = tokio::select! {
             () = attempt.cancel.cancelled() => break None,
-            Some(Control::PairCode { phone }) = attempt.control.next() => {
-                if request_code(&device, &phone, &mut attempt).await.is_err() {
-                    break None;
-                }
-                by_code = Some((phone, Instant::now() + CODE_VALIDITY));
-            }
-            () = sleep_until(renew_at.unwrap_or_else(far)), if renew_at.is_some() => {
-                if let Some((phone, at)) = &mut by_code {
-                    if request_code(&device, phone, &mut attempt).await.is_err() {
-                        break None;
-                    }
-                    *at = Instant::now() + CODE_VALIDITY;
-                }
+            Some(Control::PairCode { phone }) = attempt.control.next() => Some(phone),
+            () = sleep_until(renew_at.unwrap_or_else(never)), if renew_at.is_some() => {
+                by_code.take().map(|(phone, _)| phone)
             }
             event = device.events.recv() => {
                 let Ok(event) = event else { break None };
@@ -78,19 +69,19 @@ pub async fn run(
                         if attempt.report(report).await.is_err() || last {
                             break None;
                         }
+                        None
                     }
                     Reaction::Linked { phone } => break Some(phone),
-                    Reaction::NewCode => {
-                        if let Some((phone, at)) = &mut by_code {
-                            if request_code(&device, phone, &mut attempt).await.is_err() {
-                                break None;
-                            }
-                            *at = Instant::now() + CODE_VALIDITY;
-                        }
-                    }
-                    Reaction::PushName(_) | Reaction::Ignore => {}
+                    Reaction::NewCode => by_code.take().map(|(phone, _)| phone),
+                    Reaction::PushName(_) | Reaction::Ignore => None,
                 }
             }
+        };
+        if let Some(phone) = ask {
+            if request_code(&device, &phone, &mut attempt).await.is_err() {
+                break None;
+            }
+            by_code = Some((phone, Instant::now() + CODE_VALIDITY));
         }
     };
     let Some(phone) = linked else {
@@ -106,10 +97,6 @@ pub async fn run(
 
 /// How long WhatsApp accepts a pairing code (whatsapp-rust 0.7.0, `PAIR_CODE_VALIDITY_SECS`).
 const CODE_VALIDITY: Duration = Duration::from_secs(180);
-
-fn far() -> Instant {
-    Instant::now() + Duration::from_secs(86_400 * 365)
-}
 
 /// Asks WhatsApp for a (new) code for `phone` and reports it, or why none came.
 /// `Err(Gone)`: nobody listens any more.

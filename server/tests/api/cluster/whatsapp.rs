@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use keebai_fake_whatsapp::{Config, FakeWhatsapp, Phone, WireEvent};
 use keebai_protocol::StreamEvent;
-use keebai_test_support::{Api, PHONE, Serve};
+use keebai_test_support::{Api, PHONE, Serve, ServerProcess};
 use reqwest::StatusCode;
 use secrecy::ExposeSecret;
 use serde_json::json;
@@ -24,6 +24,19 @@ fn whatsapp_server(nodes: &Nodes, dir: &Path, fake: &FakeWhatsapp) -> Serve {
         .env("KEEBAI_WHATSAPP_WS_URL", fake.url())
         .env("KEEBAI_WHATSAPP_VERSION", "2.3000.1023456789")
         .env("RUST_LOG", "info,whatsapp_rust=info")
+}
+
+/// Links the fake's phone through a new session on `server` (`api`): QR, scan, `connected`.
+/// Returns the channel id.
+async fn link(api: &Api, fake: &FakeWhatsapp, server: &ServerProcess) -> String {
+    let session = api.connect_ok().await;
+    let mut stream = api.stream(&session).await;
+    fake.scan(&stream.next_qr().await, &Phone::new(PHONE, "Lucio")).await.unwrap();
+    assert_eq!(stream.next_event().await, StreamEvent::Connecting);
+    match stream.next_within(LINK_TIMEOUT).await {
+        Some((_, StreamEvent::Connected(connected))) => connected.channel_id,
+        other => panic!("expected connected, got {other:?}\n{}", server.logs()),
+    }
 }
 
 /// Sends until the channel's server answers 202 (503 while it connects), within `LINK_TIMEOUT`.
@@ -50,15 +63,7 @@ async fn a_channel_paired_on_a_killed_server_reconnects_on_another_from_its_keys
     let b = whatsapp_server(&nodes, dir_b.path(), &fake).spawn().await;
     let (api_a, api_b) = (a.api(&nodes.token), b.api(&nodes.token));
 
-    let session = api_a.connect_ok().await;
-    let mut stream = api_a.stream(&session).await;
-    let qr = stream.next_qr().await;
-    fake.scan(&qr, &Phone::new(PHONE, "Lucio")).await.unwrap();
-    assert_eq!(stream.next_event().await, StreamEvent::Connecting);
-    let channel = match stream.next_within(LINK_TIMEOUT).await {
-        Some((_, StreamEvent::Connected(connected))) => connected.channel_id,
-        other => panic!("expected connected, got {other:?}\n{}", a.logs()),
-    };
+    let channel = link(&api_a, &fake, &a).await;
     for dir in [dir_a.path(), dir_b.path()] {
         assert!(!dir.join("devices").exists(), "no device file: the keys are in Postgres");
     }
@@ -92,15 +97,8 @@ async fn a_replaced_connection_in_a_cluster_is_restarted_by_the_holder_and_stays
     let dir = tempfile::tempdir().unwrap();
     let a = whatsapp_server(&nodes, dir.path(), &fake).spawn().await;
     let api = a.api(&nodes.token);
-    let session = api.connect_ok().await;
-    let mut stream = api.stream(&session).await;
-    fake.scan(&stream.next_qr().await, &Phone::new(PHONE, "Lucio")).await.unwrap();
-    assert_eq!(stream.next_event().await, StreamEvent::Connecting);
-    let Some((_, StreamEvent::Connected(connected))) = stream.next_within(LINK_TIMEOUT).await
-    else {
-        panic!("the session connects\n{}", a.logs())
-    };
-    send_when_connected(&api, &connected.channel_id, "before").await;
+    let channel = link(&api, &fake, &a).await;
+    send_when_connected(&api, &channel, "before").await;
 
     // WhatsApp says another connection replaced this one. On one server that ends the channel
     // (another client took it); in a cluster the server still holding the newest claim takes
@@ -116,7 +114,7 @@ async fn a_replaced_connection_in_a_cluster_is_restarted_by_the_holder_and_stays
     .await
     .unwrap();
     assert_eq!(api.numbers_ok().await[0].status, keebai_protocol::ChannelStatus::Connected);
-    send_when_connected(&api, &connected.channel_id, "after").await;
+    send_when_connected(&api, &channel, "after").await;
     assert_eq!(fake.wait_for_text(2, LINK_TIMEOUT).await.unwrap().text, "after");
 }
 
@@ -142,15 +140,8 @@ async fn a_one_server_install_migrated_to_postgres_keeps_its_whatsapp_link() {
         .spawn()
         .await;
     let api = one.api(&token);
-    let session = api.connect_ok().await;
-    let mut stream = api.stream(&session).await;
-    fake.scan(&stream.next_qr().await, &Phone::new(PHONE, "Lucio")).await.unwrap();
-    assert_eq!(stream.next_event().await, StreamEvent::Connecting);
-    let Some((_, StreamEvent::Connected(connected))) = stream.next_within(LINK_TIMEOUT).await
-    else {
-        panic!("the session connects\n{}", one.logs())
-    };
-    send_when_connected(&api, &connected.channel_id, "on SQLite").await;
+    let channel = link(&api, &fake, &one).await;
+    send_when_connected(&api, &channel, "on SQLite").await;
     one.stop().await;
 
     // Into a database that holds data: refused, and the device it had imported is undone.
@@ -182,7 +173,7 @@ async fn a_one_server_install_migrated_to_postgres_keeps_its_whatsapp_link() {
         .await
         .unwrap();
     let api = server.api(&token);
-    send_when_connected(&api, &connected.channel_id, "on Postgres").await;
+    send_when_connected(&api, &channel, "on Postgres").await;
     assert_eq!(fake.wait_for_text(2, LINK_TIMEOUT).await.unwrap().text, "on Postgres");
     assert_eq!(api.numbers_ok().await[0].status, keebai_protocol::ChannelStatus::Connected);
 }
