@@ -129,7 +129,7 @@ impl Api {
         session_id: &str,
         phone_number: String,
     ) -> Result<PairingCodeResponse, ApiError> {
-        let path = keebai_protocol::PAIRING_CODE_ROUTE.replace("{session_id}", session_id);
+        let path = keebai_protocol::pairing_code_path(session_id);
         let (url, request) = self.request(Method::POST, &path);
         let body = PairingCodeRequest { phone_number };
         let response = Self::send(&url, request.json(&body)).await?;

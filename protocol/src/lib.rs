@@ -59,6 +59,8 @@ pub const WIDGET_SESSIONS_PATH: &str = "/widget/sessions";
 pub const WIDGET_SESSION_ROUTE: &str = "/widget/sessions/{id}";
 /// The widget host's relay of a session's SSE, with its `{id}` parameter.
 pub const WIDGET_STREAM_ROUTE: &str = "/widget/sessions/{id}/stream";
+/// The widget host's relay of a session's pairing code request, with its `{id}` parameter.
+pub const WIDGET_PAIRING_CODE_ROUTE: &str = "/widget/sessions/{id}/pairing-code";
 /// The widget host's view of the account's numbers.
 pub const WIDGET_NUMBERS_PATH: &str = "/widget/numbers";
 
@@ -70,6 +72,11 @@ pub fn session_path(session_id: &str) -> String {
 /// The relative SSE path of a session, as `stream_url` reports it.
 pub fn stream_path(session_id: &str) -> String {
     STREAM_ROUTE.replace("{session_id}", session_id)
+}
+
+/// A session's pairing code request.
+pub fn pairing_code_path(session_id: &str) -> String {
+    PAIRING_CODE_ROUTE.replace("{session_id}", session_id)
 }
 
 /// The widget host's relay of a session's SSE, as its `stream_url` reports it.
@@ -84,5 +91,9 @@ mod tests {
         assert_eq!(super::session_path("qrs_1"), "/v1/channels/whatsapp/connect/qrs_1");
         assert_eq!(super::stream_path("qrs_1"), "/v1/channels/whatsapp/connect/qrs_1/qr-stream");
         assert_eq!(super::widget_stream_path("qrs_1"), "/widget/sessions/qrs_1/stream");
+        assert_eq!(
+            super::pairing_code_path("qrs_1"),
+            "/v1/channels/whatsapp/connect/qrs_1/pairing-code"
+        );
     }
 }

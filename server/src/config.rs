@@ -121,6 +121,12 @@ pub struct ServeArgs {
     #[arg(long, env = "KEEBAI_WHATSAPP_VERSION", hide = true, value_parser = parse_version)]
     pub whatsapp_version: Option<(u32, u32, u32)>,
 
+    /// Tests only: seconds before the whatsapp linker asks WhatsApp for the next pairing code
+    /// (WhatsApp's codes last 180).
+    #[arg(long, env = "KEEBAI_WHATSAPP_CODE_VALIDITY_SECS", hide = true, default_value_t = 180,
+          value_parser = clap::value_parser!(u64).range(1..=180))]
+    pub whatsapp_code_validity_secs: u64,
+
     /// Widget host: a remote keebai API to call instead of this process's own (needs
     /// --host-pat).
     #[arg(long, env = "KEEBAI_HOST_API_URL")]
@@ -222,6 +228,7 @@ impl ServeArgs {
         WhatsappConfig {
             ws_url: self.whatsapp_ws_url.clone(),
             version: self.whatsapp_version,
+            code_validity: Duration::from_secs(self.whatsapp_code_validity_secs),
             ..WhatsappConfig::new(data_dir, Duration::from_secs(self.whatsapp_connect_timeout_secs))
         }
     }

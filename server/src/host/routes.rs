@@ -9,8 +9,8 @@ use axum::routing::{delete, get, post};
 use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use keebai_protocol::{
-    ConnectResponse, ErrorCode, WIDGET_NUMBERS_PATH, WIDGET_SESSION_ROUTE, WIDGET_SESSIONS_PATH,
-    WIDGET_STREAM_ROUTE, widget_stream_path,
+    ConnectResponse, ErrorCode, WIDGET_NUMBERS_PATH, WIDGET_PAIRING_CODE_ROUTE,
+    WIDGET_SESSION_ROUTE, WIDGET_SESSIONS_PATH, WIDGET_STREAM_ROUTE, widget_stream_path,
 };
 use serde_json::{Value, json};
 
@@ -24,6 +24,7 @@ pub fn router() -> axum::Router<HostState> {
         .route(WIDGET_SESSIONS_PATH, post(start))
         .route(WIDGET_SESSION_ROUTE, delete(cancel))
         .route(WIDGET_STREAM_ROUTE, get(stream))
+        .route(WIDGET_PAIRING_CODE_ROUTE, post(pairing_code))
         .route(WIDGET_NUMBERS_PATH, get(numbers))
 }
 
@@ -81,6 +82,16 @@ fn require_binding(state: &HostState, jar: &CookieJar, id: &str) -> Result<(), A
     }
 }
 
+/// A JSON body (`null` when empty), or the API's `INVALID_JSON` error.
+fn json_body(body: &[u8]) -> Result<Value, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Value::Null);
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::refused(ErrorCode::InvalidJson, format!("The body is not valid JSON: {e}"))
+    })
+}
+
 /// `POST /widget/sessions` `{"name"?}`: starts a session with the host's token and binds it to
 /// this browser.
 async fn start(
@@ -88,14 +99,7 @@ async fn start(
     jar: CookieJar,
     body: axum::body::Bytes,
 ) -> Result<impl IntoResponse, ApiError> {
-    let body: Value = if body.iter().all(u8::is_ascii_whitespace) {
-        Value::Null
-    } else {
-        serde_json::from_slice(&body).map_err(|e| {
-            ApiError::refused(ErrorCode::InvalidJson, format!("The body is not valid JSON: {e}"))
-        })?
-    };
-    let name = match body {
+    let name = match json_body(&body)? {
         Value::Null => None,
         Value::Object(fields) => fields.get("name").cloned(),
         _ => {
@@ -140,6 +144,20 @@ async fn stream(
         crate::api::sse::unbuffered(response.headers_mut());
     }
     Ok(response)
+}
+
+/// `POST /widget/sessions/{id}/pairing-code` `{"phone_number"}`: switches this browser's session
+/// to a pairing code; the API's answer (the code, or its error) as is.
+async fn pairing_code(
+    State(state): State<HostState>,
+    jar: CookieJar,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response<Body>, ApiError> {
+    require_binding(&state, &jar, &id)?;
+    let body = json_body(&body)?;
+    let path = keebai_protocol::pairing_code_path(&id);
+    Ok(relay(state.api.call(Method::POST, &path, Some(body), None).await?))
 }
 
 /// `DELETE /widget/sessions/{id}`: cancels this browser's session.

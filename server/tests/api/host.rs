@@ -53,6 +53,17 @@ impl<'a> Browser<'a> {
         request.send().await.unwrap()
     }
 
+    async fn pairing_code(&self, session: &ConnectResponse, body: &str) -> Response {
+        let path = format!("/widget/sessions/{}/pairing-code", session.session_id);
+        let request = self.request(reqwest::Method::POST, &path);
+        request
+            .header("content-type", "application/json")
+            .body(body.to_owned())
+            .send()
+            .await
+            .unwrap()
+    }
+
     async fn cancel(&self, session: &ConnectResponse) -> Response {
         let path = format!("/widget/sessions/{}", session.session_id);
         self.request(reqwest::Method::DELETE, &path).send().await.unwrap()
@@ -123,6 +134,42 @@ async fn another_browser_cannot_watch_or_cancel_a_session() {
     assert_eq!(owner.cancel(&session).await.status(), StatusCode::NO_CONTENT);
     let StreamEvent::Failed(failed) = stream.next_event().await else { panic!() };
     assert_eq!(failed.code, FailureCode::Cancelled);
+}
+
+/// The widget asks for a pairing code through the host: only for its own session, with the
+/// API's answers and errors as they are.
+#[tokio::test]
+async fn a_browser_switches_its_own_session_to_a_pairing_code() {
+    let app = spawn_app().await;
+    let mut owner = Browser::new(&app);
+    let session = owner.start_ok().await;
+    let mut other = Browser::new(&app);
+    other.start_ok().await;
+    let body = format!(r#"{{"phone_number":"{PHONE}"}}"#);
+    for browser in [&other, &Browser::new(&app)] {
+        let response = browser.pairing_code(&session, &body).await;
+        assert_error(response, StatusCode::NOT_FOUND, ErrorCode::SessionNotFound).await;
+    }
+    let response = owner.pairing_code(&session, "{not json").await;
+    assert_error(response, StatusCode::BAD_REQUEST, ErrorCode::InvalidJson).await;
+    let response = owner.pairing_code(&session, r#"{"phone_number":"912345678"}"#).await;
+    assert_error(response, StatusCode::BAD_REQUEST, ErrorCode::InvalidPhoneNumber).await;
+
+    let mut stream = SseReader::new(owner.stream(&session, None).await);
+    stream.next_qr().await;
+    let response = owner.pairing_code(&session, &body).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let answer: Value = response.json().await.unwrap();
+    let code = answer["code"].as_str().unwrap().to_owned();
+    let StreamEvent::PairingCode(event) = stream.next_event().await else { panic!() };
+    assert_eq!((event.code.as_str(), event.phone_number.as_str()), (code.as_str(), PHONE));
+
+    let entered = app.sim_enter_code(&code, PHONE, ScanOutcome::Success).await;
+    assert_eq!(entered.status(), StatusCode::ACCEPTED);
+    assert_eq!(stream.next_event().await, StreamEvent::Connecting);
+    assert!(matches!(stream.next_event().await, StreamEvent::Connected(_)));
+    let response = owner.pairing_code(&session, &body).await;
+    assert_error(response, StatusCode::CONFLICT, ErrorCode::SessionNotWaiting).await;
 }
 
 #[tokio::test]

@@ -409,6 +409,40 @@ async fn each_final_ending_of_a_live_channel_disconnects_it_without_a_reconnect_
     }
 }
 
+/// An expired code: when a code's time is up the server asks WhatsApp for the next one (here
+/// after 2 s instead of WhatsApp's 180 s), the stream shows it, and the phone can no longer
+/// link with the old one; the new one links.
+#[tokio::test]
+async fn an_expired_pairing_code_links_nothing_and_its_successor_does() {
+    let rig =
+        Rig::start_with(Config::default(), &[("KEEBAI_WHATSAPP_CODE_VALIDITY_SECS", "2")]).await;
+    let (session, mut stream) = rig.session().await;
+    stream.next_qr().await;
+    let first = rig.api.pairing_code_ok(&session, PHONE).await;
+    let next = loop {
+        match stream.next_within(Duration::from_secs(10)).await {
+            Some((_, StreamEvent::PairingCode(shown))) if shown.code != first => break shown,
+            Some((_, StreamEvent::PairingCode(_))) => continue,
+            other => panic!("expected the next code, got {other:?}\n{}", rig.server.logs()),
+        }
+    };
+    assert_eq!(next.phone_number, PHONE);
+    let requests =
+        rig.fake.events().iter().filter(|e| matches!(e, WireEvent::CodeRequested { .. })).count();
+    assert_eq!(requests, 2, "WhatsApp was asked for each code");
+
+    let refused = rig.fake.enter_code(&first, &phone()).await.unwrap_err();
+    assert!(refused.to_string().contains("wrong code"), "{refused}");
+    rig.fake.enter_code(&next.code, &phone()).await.unwrap();
+    assert_eq!(stream.next_event().await, StreamEvent::Connecting);
+    match stream.next_within(LINK_TIMEOUT).await {
+        Some((_, StreamEvent::Connected(connected))) => {
+            assert_eq!(connected.phone_number, PHONE)
+        }
+        other => panic!("expected connected, got {other:?}\n{}", rig.server.logs()),
+    }
+}
+
 #[tokio::test]
 async fn a_pairing_code_typed_on_the_phone_links_the_channel_and_a_wrong_one_does_not() {
     let rig = Rig::start(Config::default()).await;

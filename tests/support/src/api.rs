@@ -146,7 +146,7 @@ impl Api {
 
     /// `POST …/{session_id}/pairing-code` with `{"phone_number": phone}`.
     pub async fn pairing_code(&self, token: &str, session_id: &str, phone: &str) -> Response {
-        let path = keebai_protocol::PAIRING_CODE_ROUTE.replace("{session_id}", session_id);
+        let path = keebai_protocol::pairing_code_path(session_id);
         self.post_json(&path, Some(token), &json!({"phone_number": phone})).await
     }
 

@@ -78,10 +78,10 @@ pub async fn run(
             }
         };
         if let Some(phone) = ask {
-            if request_code(&device, &phone, &mut attempt).await.is_err() {
+            if request_code(&device, &phone, config.code_validity, &mut attempt).await.is_err() {
                 break None;
             }
-            by_code = Some((phone, Instant::now() + CODE_VALIDITY));
+            by_code = Some((phone, Instant::now() + config.code_validity));
         }
     };
     let Some(phone) = linked else {
@@ -95,14 +95,12 @@ pub async fn run(
     }
 }
 
-/// How long WhatsApp accepts a pairing code (whatsapp-rust 0.7.0, `PAIR_CODE_VALIDITY_SECS`).
-const CODE_VALIDITY: Duration = Duration::from_secs(180);
-
-/// Asks WhatsApp for a (new) code for `phone` and reports it, or why none came.
-/// `Err(Gone)`: nobody listens any more.
+/// Asks WhatsApp for a (new) code for `phone`, valid for `validity`, and reports it, or why
+/// none came. `Err(Gone)`: nobody listens any more.
 async fn request_code(
     device: &Device,
     phone: &PhoneNumber,
+    validity: Duration,
     attempt: &mut Attempt,
 ) -> Result<(), Gone> {
     let client = device.handle.client();
@@ -113,7 +111,7 @@ async fn request_code(
         ..PairCodeOptions::default()
     };
     let report = match client.pair_with_code(options).await {
-        Ok(code) => LinkerEvent::PairingCode { code, ttl: CODE_VALIDITY },
+        Ok(code) => LinkerEvent::PairingCode { code, ttl: validity },
         Err(error) => {
             tracing::warn!(session = %attempt.session_id, %error, "WhatsApp gave no pairing code");
             LinkerEvent::CodeRefused { reason: error.to_string() }

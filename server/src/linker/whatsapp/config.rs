@@ -18,6 +18,10 @@ pub struct WhatsappConfig {
     pub ws_url: Option<String>,
     /// Tests only: a WhatsApp Web version, which skips fetching it over HTTPS.
     pub version: Option<(u32, u32, u32)>,
+    /// How long a pairing code lasts before the server asks WhatsApp for the next one:
+    /// WhatsApp's own validity (whatsapp-rust 0.7.0, `PAIR_CODE_VALIDITY_SECS`), shorter only in
+    /// tests.
+    pub code_validity: Duration,
 }
 
 impl WhatsappConfig {
@@ -29,6 +33,7 @@ impl WhatsappConfig {
             resume_concurrency: 4,
             ws_url: None,
             version: None,
+            code_validity: Duration::from_secs(180),
         }
     }
 }
