@@ -3,6 +3,7 @@
 // No token is involved anywhere on this page: the widget host holds it server-side.
 
 let currentQr = null;
+let currentCode = null;
 
 async function refreshNumbers() {
   const response = await fetch("/widget/numbers");
@@ -32,34 +33,48 @@ async function setUpSimulatedPhone() {
   if (probe.status === 404 && (await probe.json()).error?.code === "NOT_FOUND") return;
   const panel = document.getElementById("sim-phone");
   panel.hidden = false;
-  const button = document.getElementById("sim-scan");
-  button.addEventListener("click", async () => {
-    if (!currentQr) return;
-    await fetch("/sim/scan", {
+  // The phone's answer: it scans or types what the widget shows, as a successful link.
+  const phone = (path, fields) =>
+    fetch(path, {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify({
-        qr: currentQr,
-        phone_number: document.getElementById("sim-number").value,
+        ...fields,
         push_name: document.getElementById("sim-name").value,
         outcome: "success",
       }),
     });
+  const button = document.getElementById("sim-scan");
+  button.addEventListener("click", () => {
+    if (currentQr) {
+      phone("/sim/scan", { qr: currentQr, phone_number: document.getElementById("sim-number").value });
+    }
+  });
+  // A code for a phone number: the simulated phone types it (as the number it was asked for).
+  const type = document.getElementById("sim-enter-code");
+  type.addEventListener("click", () => {
+    if (currentCode) {
+      phone("/sim/enter-code", { code: currentCode.code, phone_number: currentCode.phone_number });
+    }
   });
   // Follow the code on screen: the widget's canvas is redrawn for each code; the panel reads
-  // the current one from the same stream the widget uses (see onQr below).
-  setInterval(() => (button.disabled = !currentQr), 250);
+  // the current one from the same stream the widget uses (see onQr and onPairingCode below).
+  setInterval(() => {
+    button.disabled = !currentQr || !!currentCode;
+    type.disabled = !currentCode;
+  }, 250);
 }
 
 addEventListener("TrunkApplicationStarted", () => {
   const { mount } = window.wasmBindings;
   mount(document.getElementById("whatsapp-connect"), {
     onConnected: () => {
-      currentQr = null;
+      currentQr = currentCode = null;
       refreshNumbers();
     },
-    onFailed: () => (currentQr = null),
+    onFailed: () => (currentQr = currentCode = null),
     onQr: (qr) => (currentQr = qr),
+    onPairingCode: (code) => (currentCode = code),
   });
   refreshNumbers();
   setUpSimulatedPhone();

@@ -18,6 +18,12 @@ impl Browser {
     /// Starts chromedriver on a free port and a headless browser whose screen has
     /// `device_pixel_ratio` device pixels per CSS pixel.
     pub async fn start(device_pixel_ratio: f64) -> Self {
+        Self::start_in(device_pixel_ratio, "en-US").await
+    }
+
+    /// As [`Browser::start`], for a person whose browser prefers `language` (a BCP 47 tag):
+    /// what `navigator.languages` says and `Accept-Language` sends.
+    pub async fn start_in(device_pixel_ratio: f64, language: &str) -> Self {
         let chromedriver =
             std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
         let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -52,7 +58,9 @@ impl Browser {
                     "--disable-component-update", "--disable-sync", "--no-first-run",
                     "--disable-dev-shm-usage", "--window-size=1200,900",
                     format!("--force-device-scale-factor={device_pixel_ratio}"),
+                    format!("--lang={language}"),
                 ],
+                "prefs": { "intl.accept_languages": language },
             },
             // Keeps the console, which the token-confinement check reads.
             "goog:loggingPrefs": { "browser": "ALL" },
@@ -82,6 +90,24 @@ impl Browser {
             json!(css)
         );
         self.eval(&script).await.as_str().unwrap_or_default().to_owned()
+    }
+
+    /// Types `keys` into whatever has the keyboard focus (`fantoccini::key::Key`s as chars
+    /// for Tab, Enter…), as a person at the keyboard does.
+    pub async fn type_keys(&self, keys: &str) {
+        let focused = self.client.active_element().await.expect("a focused element");
+        focused.send_keys(keys).await.expect("the keys land");
+    }
+
+    /// The element with the keyboard focus, as `tag.class` (`input` when it has no class).
+    pub async fn focused(&self) -> String {
+        let focused = self
+            .eval(
+                "const e = document.activeElement;
+                 return e.tagName.toLowerCase() + (e.className ? '.' + e.className : '');",
+            )
+            .await;
+        focused.as_str().unwrap_or_default().to_owned()
     }
 
     /// Clicks the first element matching `css`, once it exists.

@@ -6,24 +6,40 @@
 //! const widget = mount(document.getElementById("whatsapp"), {
 //!   startUrl: "/widget/sessions",          // optional
 //!   name: "Ventas",                         // optional
+//!   locale: "es",                           // optional: en, es, pt-BR built in
+//!   messages: { connect: "Vincular" },      // optional: any text, by key
 //!   onConnected: (channel) => { … },        // { channel_id, phone_number, push_name }
 //!   onFailed: ({ code, reason }) => { … },
-//!   onQr: (payload) => { … },               // each new code, optional
+//!   onQr: (payload) => { … },               // each new QR, optional
+//!   onPairingCode: (code) => { … },         // { code, phone_number, expires_at }, optional
 //! });
 //! widget.unmount();                          // closes the stream
 //! ```
 
-use keebai_protocol::ConnectedEvent;
+use keebai_protocol::{ConnectedEvent, PairingCodeEvent};
 use leptos::prelude::*;
 use wasm_bindgen::prelude::*;
 
 use crate::component::QrConnect;
 use crate::wire;
 
+/// A mounted view, whatever its type. Naming the type instead (through `into_any()`) would link
+/// Leptos's type-erased views, which nothing else here needs: 3 KB of the bundle, gzipped.
+trait Mounted {
+    /// Leaves the view on the page for good.
+    fn forget(self: Box<Self>);
+}
+
+impl<S: leptos::tachys::view::Mountable + 'static> Mounted for leptos::mount::UnmountHandle<S> {
+    fn forget(self: Box<Self>) {
+        (*self).forget();
+    }
+}
+
 /// A mounted widget; `unmount()` removes it and closes its stream.
 #[wasm_bindgen]
 pub struct MountedWidget {
-    handle: Option<leptos::mount::UnmountHandle<leptos::tachys::view::any_view::AnyViewState>>,
+    handle: Option<Box<dyn Mounted>>,
 }
 
 #[wasm_bindgen]
@@ -48,6 +64,21 @@ fn string_option(options: &JsValue, key: &str) -> Option<String> {
     js_sys::Reflect::get(options, &JsValue::from_str(key)).ok().and_then(|v| v.as_string())
 }
 
+/// The string fields of an object option (`messages`), in its own order.
+fn strings_option(options: &JsValue, key: &str) -> Vec<(String, String)> {
+    let Ok(object) = js_sys::Reflect::get(options, &JsValue::from_str(key)) else {
+        return Vec::new();
+    };
+    let Some(object) = object.dyn_ref::<js_sys::Object>() else { return Vec::new() };
+    js_sys::Object::entries(object)
+        .iter()
+        .filter_map(|entry| {
+            let entry: js_sys::Array = entry.dyn_into().ok()?;
+            Some((entry.get(0).as_string()?, entry.get(1).as_string()?))
+        })
+        .collect()
+}
+
 fn function_option(options: &JsValue, key: &str) -> Option<js_sys::Function> {
     js_sys::Reflect::get(options, &JsValue::from_str(key)).ok().and_then(|v| v.dyn_into().ok())
 }
@@ -61,6 +92,9 @@ pub fn mount(element: web_sys::HtmlElement, options: JsValue) -> MountedWidget {
     let on_connected = function_option(&options, "onConnected");
     let on_failed = function_option(&options, "onFailed");
     let on_qr = function_option(&options, "onQr");
+    let on_pairing_code = function_option(&options, "onPairingCode");
+    let locale = string_option(&options, "locale");
+    let messages = strings_option(&options, "messages");
     let handle = leptos::mount::mount_to(element, move || {
         let on_connected = on_connected.clone().map(|f| {
             UnsyncCallback::new(move |channel: ConnectedEvent| {
@@ -85,8 +119,30 @@ pub fn mount(element: web_sys::HtmlElement, options: JsValue) -> MountedWidget {
                 let _ = f.call1(&JsValue::NULL, &JsValue::from_str(&qr));
             })
         });
-        view! { <QrConnect on_qr=on_qr start_url=start_url.clone() name=name.clone() on_connected=on_connected on_failed=on_failed /> }
-            .into_any()
+        let on_pairing_code = on_pairing_code.clone().map(|f| {
+            UnsyncCallback::new(move |code: PairingCodeEvent| {
+                let _ = f.call1(
+                    &JsValue::NULL,
+                    &wire::object(&[
+                        ("code", &code.code),
+                        ("phone_number", &code.phone_number),
+                        ("expires_at", &code.expires_at),
+                    ]),
+                );
+            })
+        });
+        view! {
+            <QrConnect
+                start_url=start_url.clone()
+                name=name.clone()
+                locale=locale.clone()
+                messages=messages.clone()
+                on_connected=on_connected
+                on_failed=on_failed
+                on_qr=on_qr
+                on_pairing_code=on_pairing_code
+            />
+        }
     });
-    MountedWidget { handle: Some(handle) }
+    MountedWidget { handle: Some(Box::new(handle)) }
 }

@@ -70,10 +70,19 @@ pub fn connect_response(json: &str) -> Option<ConnectResponse> {
     })
 }
 
+fn error_field(json: &str, field: &str) -> Option<String> {
+    let json = js_sys::JSON::parse(json).ok()?;
+    string(&get(&json, "error")?, field)
+}
+
 /// `error.message` of an error answer's JSON text.
 pub fn error_message(json: &str) -> Option<String> {
-    let json = js_sys::JSON::parse(json).ok()?;
-    string(&get(&json, "error")?, "message")
+    error_field(json, "message")
+}
+
+/// `error.code` of an error answer's JSON text.
+pub fn error_code(json: &str) -> Option<String> {
+    error_field(json, "code")
 }
 
 /// A plain object of string fields, for JavaScript callbacks and request bodies.

@@ -2,6 +2,7 @@
 //! linker), through a recording proxy. Each flow runs on the debug build and on the release
 //! build (wasm-opt), since optimizer bugs show only there.
 
+mod pairing_code;
 mod release_server;
 
 use keebai_e2e::browser::Browser;
@@ -25,9 +26,26 @@ impl Setup {
         device_pixel_ratio: f64,
         configure: impl FnOnce(&mut keebai_server::config::ServeArgs),
     ) -> Self {
+        Self::start(build, Browser::start(device_pixel_ratio), configure).await
+    }
+
+    /// As [`Setup::new`], with a browser that prefers `language`.
+    async fn new_in(
+        build: Build,
+        language: &str,
+        configure: impl FnOnce(&mut keebai_server::config::ServeArgs),
+    ) -> Self {
+        Self::start(build, Browser::start_in(1.0, language), configure).await
+    }
+
+    async fn start(
+        build: Build,
+        browser: impl std::future::Future<Output = Browser>,
+        configure: impl FnOnce(&mut keebai_server::config::ServeArgs),
+    ) -> Self {
         let server = serve_dashboard(&build.dist(), configure).await;
         let recorder = Recorder::start(server.address).await;
-        let browser = Browser::start(device_pixel_ratio).await;
+        let browser = browser.await;
         browser.goto(&recorder.url("/")).await;
         Self { server, recorder, browser }
     }
