@@ -23,13 +23,7 @@ venv="$tools/schemathesis-venv"
 say() { printf '==> %s\n' "$*" >&2; }
 
 # 1. schemathesis in its own venv, with Debian's python3.
-if ! /usr/bin/python3 -c 'import ensurepip' 2>/dev/null; then
-    sudo=""
-    [[ "$(id -u)" == 0 ]] || sudo="sudo"
-    say "apt-get install python3-venv"
-    $sudo apt-get update >&2
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends python3-venv >&2
-fi
+bash scripts/python-venv.sh
 if [[ "$("$venv/bin/st" --version 2>/dev/null || true)" != *"$schemathesis_version"* ]]; then
     say "pip install schemathesis==$schemathesis_version"
     rm -rf "$venv"

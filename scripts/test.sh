@@ -77,6 +77,9 @@ phase "setup: web toolchain (wasm32, Trunk, wasm-bindgen, wasm-opt, chromium)"
 # Assigned first, so that a failing setup stops the run (`eval "$(...)"` would hide it).
 web_env="$(bash scripts/setup-web.sh)"
 eval "$web_env"
+phase "setup: webhook receivers (standardwebhooks from PyPI and npm)"
+receivers_env="$(bash scripts/setup-receivers.sh)"
+eval "$receivers_env"
 
 # --- static checks ---------------------------------------------------------------------------
 phase "cargo fmt --check"

@@ -10,6 +10,7 @@
 //! - [`channels`]: the only owner of channel rows and status; sending on a channel.
 //! - [`store`]: SQLite or Postgres through sqlx (pools, migrations, tokens, messages, locks).
 //! - [`domain`]: values parsed at the boundary (ids, phone numbers, names, scopes, times).
+//! - [`webhooks`] (being built): Standard Webhooks signing and safe targets.
 //!
 //! A pairing: `api` asks [`pairing::PairingEngine`] for a session; its driver runs linker
 //! attempts as tasks it owns; a linked device is handed over once
@@ -32,5 +33,6 @@ pub mod startup;
 pub mod store;
 pub mod sync;
 pub mod telemetry;
+pub mod webhooks;
 
 pub use startup::App;

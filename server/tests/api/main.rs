@@ -14,5 +14,6 @@ mod process;
 mod routes;
 mod sim;
 mod stream;
+mod webhooks;
 mod whatsapp;
 mod wire;
