@@ -20,6 +20,16 @@ pub enum EventName {
 }
 
 impl EventName {
+    /// Every event name, in the order a session can show them.
+    pub const ALL: [EventName; 6] = [
+        Self::Qr,
+        Self::PairingCode,
+        Self::Connecting,
+        Self::Connected,
+        Self::Failed,
+        Self::Disconnected,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Qr => "qr",
@@ -327,6 +337,27 @@ impl StreamEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_event_name_reads_back_and_all_lists_each_once() {
+        let names: std::collections::HashSet<_> = EventName::ALL.iter().collect();
+        assert_eq!(names.len(), EventName::ALL.len());
+        for name in EventName::ALL {
+            assert_eq!(EventName::parse(name.as_str()), Some(name));
+            // The variant's serde name is its wire name.
+            assert_eq!(serde_json::to_value(name).unwrap(), name.as_str());
+            // A match without a wildcard: a new variant fails to compile here, the reminder to
+            // list it in `ALL` too.
+            match name {
+                EventName::Qr
+                | EventName::PairingCode
+                | EventName::Connecting
+                | EventName::Connected
+                | EventName::Failed
+                | EventName::Disconnected => {}
+            }
+        }
+    }
 
     #[test]
     fn qr_data_parses_as_object_or_bare_string() {

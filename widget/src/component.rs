@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use keebai_protocol::{ConnectResponse, ConnectedEvent, PairingCodeEvent};
+use keebai_protocol::{ConnectResponse, ConnectedEvent, EventName, PairingCodeEvent};
 use leptos::ev::SubmitEvent;
 use leptos::html::{Button, Canvas, Input as InputElement};
 use leptos::prelude::*;
@@ -24,10 +24,6 @@ type Dispatch = StoredValue<Option<std::rc::Rc<dyn Fn(Input)>>, LocalStorage>;
 
 /// The User Timing measure recorded for each code painted (`performance.getEntriesByName`).
 pub const PAINT_MEASURE: &str = "kbai-qr-paint";
-
-/// The stream's event names.
-const EVENTS: [&str; 6] =
-    ["qr", "pairing_code", "connecting", "connected", "failed", "disconnected"];
 
 /// The texts for the host's `locale` (if any) and `messages` overrides, in this page and
 /// browser: see [`Messages::resolve`]. An override with an unknown key is reported on the
@@ -426,8 +422,9 @@ fn open_stream(url: &str, stream: StoredValue<Option<Stream>, LocalStorage>, dis
                 send(Input::Stream(event));
             }
         });
-    for name in EVENTS {
-        let _ = source.add_event_listener_with_callback(name, on_event.as_ref().unchecked_ref());
+    for name in EventName::ALL {
+        let listener = on_event.as_ref().unchecked_ref();
+        let _ = source.add_event_listener_with_callback(name.as_str(), listener);
     }
     // `error` also fires while the browser reconnects (CONNECTING); only CLOSED is final.
     let closed = source.clone();
