@@ -13,6 +13,8 @@
 //! - `peers`: [`Peers`], the other servers of a cluster as the engine sees them: where the events
 //!   of a session that runs here are published, and how a session that runs elsewhere is
 //!   replayed ([`Replica`]) or cancelled. Absent on a server on its own.
+//! - `answers`: what the engine answers ([`PairingError`], [`CodeGranted`]), a leaf that the
+//!   engine, the drivers, the registry and the peers share.
 //! - `engine`: [`PairingEngine`], the public face: create, subscribe, cancel, shutdown. It owns
 //!   every task it starts, session drivers and attempts alike, and waits for them when stopped.
 //!
@@ -20,6 +22,7 @@
 //! reads at its own pace. A slow subscriber therefore never delays the driver or other subscribers;
 //! it may skip QR codes that were replaced meanwhile, never `connecting` or a terminal event.
 
+mod answers;
 mod config;
 mod engine;
 mod linker;
@@ -28,11 +31,9 @@ mod registry;
 mod session;
 mod state;
 
+pub use answers::{CodeGranted, MAX_CODE_NUMBERS, PairingError};
 pub use config::PairingConfig;
-pub use engine::{
-    CodeGranted, EventStream, MAX_CODE_NUMBERS, PairingEngine, PairingError, SessionInfo,
-    WeakEngine,
-};
+pub use engine::{EventStream, PairingEngine, SessionInfo, WeakEngine};
 pub use linker::{Attempt, Control, Gone, Linker, LinkerEvent, Report};
 pub use peers::{Peers, Replica};
 pub use state::SessionState;

@@ -10,7 +10,7 @@ use keebai_protocol::StreamEvent;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::engine::{CodeGranted, PairingError};
+use super::answers::{CodeGranted, PairingError};
 use super::state::SessionState;
 use crate::domain::{AccountId, ChannelId, PhoneNumber, SessionId};
 

@@ -8,8 +8,8 @@ use tokio::sync::{oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::answers::{CodeGranted, PairingError};
 use super::config::PairingConfig;
-use super::engine::{CodeGranted, PairingError};
 use super::linker::Linker;
 use super::peers::Peers;
 use super::state::SessionState;

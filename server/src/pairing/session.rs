@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 
-use super::engine::{CodeGranted, MAX_CODE_NUMBERS, PairingError};
+use super::answers::{CodeGranted, MAX_CODE_NUMBERS, PairingError};
 use super::linker::{Attempt, Control, LinkerEvent, Report};
 use super::registry::Command;
 use super::registry::Shared;
