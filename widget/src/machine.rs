@@ -476,9 +476,10 @@ impl Machine {
                 view.offers_phone = form.is_none();
                 view.phase = "waiting";
                 if let Some(form) = form {
-                    if form.busy {
-                        view.status = t.get(Text::RequestingCode).into();
-                    }
+                    // The form's label and hint say what to do; the offer's status would talk
+                    // about what the form hides.
+                    view.status =
+                        if form.busy { t.get(Text::RequestingCode).into() } else { String::new() };
                     view.form = Some(FormView {
                         error: form.error.map(|e| t.get(e).to_owned()),
                         busy: form.busy,
@@ -735,6 +736,7 @@ mod tests {
         let view = machine.view(NOW, &en());
         assert_eq!(view.phase, "phone");
         assert!(view.qr.is_none() && !view.offers_phone);
+        assert_eq!(view.status, "", "nothing about the hidden QR");
         assert_eq!(view.form.as_ref().map(|f| f.close.as_str()), Some("Scan a QR code instead"));
 
         // A number that is not E.164 is refused here, with no request.
