@@ -15,9 +15,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::json::ApiJson;
+use super::params::phone_number;
 use super::responses::{AuthErrors, BodyErrors};
 use super::{ApiError, AppState, Authenticated};
-use crate::domain::{ChannelName, PhoneNumber, SessionId};
+use crate::domain::{ChannelName, SessionId};
 
 /// One message of the `text/event-stream` (keep-alive comments aside), as SSE parsers read
 /// it. `data` is JSON: a `QrEvent` for `qr`, a `PairingCodeEvent` for `pairing_code`, `{}` for
@@ -189,9 +190,7 @@ async fn pairing_code(
 ) -> Result<Json<PairingCodeResponse>, ApiError> {
     let account = auth.require(Scope::ChannelsConnect)?;
     let id = session_id(&raw_id)?;
-    let phone = PhoneNumber::parse(&body.phone_number).map_err(|e| {
-        ApiError::refused(ErrorCode::InvalidPhoneNumber, format!("`phone_number`: {e}."))
-    })?;
+    let phone = phone_number("phone_number", &body.phone_number)?;
     let granted = state.engine.request_code(account, &id, phone).await?;
     Ok(Json(PairingCodeResponse { code: granted.code, expires_at: granted.expires_at }))
 }

@@ -8,10 +8,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::json::ApiJson;
-use super::params::channel_id;
+use super::params::{channel_id, phone_number};
 use super::responses::{AuthErrors, BodyErrors, TemplateOrBulkErrors};
 use super::{ApiError, AppState, Authenticated};
-use crate::domain::{AccountId, MessageText, PhoneNumber};
+use crate::domain::{AccountId, MessageText};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -42,8 +42,7 @@ async fn send_text(
 ) -> Result<(StatusCode, Json<SendTextResponse>), ApiError> {
     let account = auth.require(Scope::MessagesSend)?;
     let channel = channel_id(&body.channel_id)?;
-    let to = PhoneNumber::parse(&body.to)
-        .map_err(|e| ApiError::refused(ErrorCode::InvalidPhoneNumber, format!("`to`: {e}.")))?;
+    let to = phone_number("to", &body.to)?;
     let text = MessageText::parse(&body.text)
         .map_err(|e| ApiError::refused(ErrorCode::InvalidText, format!("`text` {e}.")))?;
     let message_id = state.channels.send_text(account, &channel, &to, &text).await?;

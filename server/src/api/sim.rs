@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use super::error::ApiError;
 use super::json::ApiJson;
-use super::params::channel_id;
+use super::params::{channel_id, phone_number};
 use crate::channels::Channels;
 use crate::cluster::Cluster;
 use crate::domain::{PhoneNumber, code_key};
@@ -88,9 +88,7 @@ async fn scan(
     State(phone): State<Phone>,
     ApiJson(body): ApiJson<SimScanRequest>,
 ) -> Result<StatusCode, ApiError> {
-    PhoneNumber::parse(&body.phone_number).map_err(|e| {
-        ApiError::refused(ErrorCode::InvalidPhoneNumber, format!("`phone_number`: {e}."))
-    })?;
+    phone_number("phone_number", &body.phone_number)?;
     let mut outcome = scan_here(&phone.sim, body.clone());
     if let (Err(ScanError::Unknown), Some(cluster)) = (&outcome, &phone.cluster) {
         outcome = scan_elsewhere(cluster, &body).await?;
@@ -130,9 +128,7 @@ async fn enter_code(
     State(phone): State<Phone>,
     ApiJson(body): ApiJson<SimEnterCodeRequest>,
 ) -> Result<StatusCode, ApiError> {
-    PhoneNumber::parse(&body.phone_number).map_err(|e| {
-        ApiError::refused(ErrorCode::InvalidPhoneNumber, format!("`phone_number`: {e}."))
-    })?;
+    phone_number("phone_number", &body.phone_number)?;
     let mut outcome = enter_here(&phone.sim, body.clone());
     if let (Err(CodeError::NotFound), Some(cluster)) = (&outcome, &phone.cluster) {
         outcome = enter_elsewhere(cluster, &body).await?;
