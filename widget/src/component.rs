@@ -389,7 +389,7 @@ async fn start(url: &str, name: Option<String>) -> Result<ConnectResponse, Strin
 ///
 /// `web_sys::EventSource` directly rather than gloo-net's stream of events: one listener here
 /// does what gloo's channels and futures did, and kept 3 KB (gzipped) out of the bundle.
-pub struct Stream {
+struct Stream {
     source: web_sys::EventSource,
     _on_event: Closure<dyn Fn(web_sys::MessageEvent)>,
     _on_error: Closure<dyn Fn(web_sys::Event)>,
