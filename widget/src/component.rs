@@ -191,6 +191,8 @@ pub fn QrConnectView(
     let id = next_id();
     let (hint_id, error_id) = (format!("{id}-hint"), format!("{id}-error"));
 
+    // Each binding computes the view again (about fifteen times a second while a countdown
+    // runs, microseconds each): a `Memo` would compute it once, and cost the bundle 2 KB.
     let view_model = move || machine.with(|m| t.with_value(|t| m.view(now.get(), t)));
     // One effect (each costs the bundle a task of its own) paints each new QR and moves the
     // keyboard focus with the phone number form: into the field when it opens, then to the code
