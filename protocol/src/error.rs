@@ -29,6 +29,13 @@ pub enum ErrorCode {
     InvalidText,
     /// 400: an id that is not of the expected form (`ch_…`, `qrs_…`).
     InvalidId,
+    /// 400: a webhook URL that is not an allowed target (not `https://`, holds a user name or
+    /// password, names a private address, or is too long).
+    InvalidWebhookUrl,
+    /// 400: a webhook's `events` is empty or names an unknown type.
+    InvalidEvents,
+    /// 400: a webhook's description is over 200 characters.
+    InvalidDescription,
     /// 400: template and bulk messages cannot be sent on a QR (linked-device) channel.
     QrNotSupportedForTemplateOrBulk,
     /// 404: no such pairing session for this account (or it ended more than 60 s ago).
@@ -40,6 +47,10 @@ pub enum ErrorCode {
     /// 404: the simulated phone typed a pairing code, but no session asked for one for its
     /// number.
     CodeNotFound,
+    /// 404: no such webhook endpoint for this account.
+    WebhookNotFound,
+    /// 404: no such delivery of this endpoint.
+    DeliveryNotFound,
     /// 404: no such route.
     NotFound,
     /// 405: the route exists, the method does not.
@@ -64,6 +75,8 @@ pub enum ErrorCode {
     /// 429: this session asked for pairing codes for too many numbers, or WhatsApp refuses more
     /// codes for now.
     TooManyCodeRequests,
+    /// 429: the account has as many webhook endpoints as allowed (20).
+    TooManyWebhooks,
     /// 500: something failed inside the server; the details are in its log, never in the answer.
     Internal,
     /// 503: the server cannot serve this now (store unavailable, channel not ready, shutting down).
@@ -89,6 +102,12 @@ impl ErrorCode {
             Self::InvalidPhoneNumber => "INVALID_PHONE_NUMBER",
             Self::InvalidText => "INVALID_TEXT",
             Self::InvalidId => "INVALID_ID",
+            Self::InvalidWebhookUrl => "INVALID_WEBHOOK_URL",
+            Self::InvalidEvents => "INVALID_EVENTS",
+            Self::InvalidDescription => "INVALID_DESCRIPTION",
+            Self::WebhookNotFound => "WEBHOOK_NOT_FOUND",
+            Self::DeliveryNotFound => "DELIVERY_NOT_FOUND",
+            Self::TooManyWebhooks => "TOO_MANY_WEBHOOKS",
             Self::QrNotSupportedForTemplateOrBulk => "QR_NOT_SUPPORTED_FOR_TEMPLATE_OR_BULK",
             Self::SessionNotFound => "SESSION_NOT_FOUND",
             Self::ChannelNotFound => "CHANNEL_NOT_FOUND",

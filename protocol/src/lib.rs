@@ -10,6 +10,7 @@
 //! - [`numbers`], [`messages`]: paired channels and sending on them.
 //! - [`scope`]: token scopes.
 //! - [`sim`]: the simulated phone's routes (test and demo device only).
+//! - [`webhooks`]: webhook endpoints, their deliveries, and the events they carry.
 
 pub mod connect;
 pub mod error;
@@ -18,6 +19,7 @@ pub mod messages;
 pub mod numbers;
 pub mod scope;
 pub mod sim;
+pub mod webhooks;
 
 pub use connect::{
     ConnectMode, ConnectRequest, ConnectResponse, PairingCodeRequest, PairingCodeResponse,
@@ -30,6 +32,11 @@ pub use events::{
 pub use messages::{MessageStatus, SendTextRequest, SendTextResponse};
 pub use numbers::{ChannelStatus, ConnectionType, Number, NumbersResponse};
 pub use scope::Scope;
+pub use webhooks::{
+    ChannelEventData, CreateWebhookRequest, Delivery, DeliveryAttempt, DeliveryList,
+    DeliveryQueued, DeliveryStatus, MessageEventData, PairingFailedData, SecretRotated, Webhook,
+    WebhookCreated, WebhookEvent, WebhookEventData, WebhookEventType, WebhookList, WebhookTestData,
+};
 
 /// The path prefix of every public API route.
 pub const API_PREFIX: &str = "/v1";
@@ -49,6 +56,18 @@ pub const TEXT_PATH: &str = "/v1/messages/text";
 pub const TEMPLATE_PATH: &str = "/v1/messages/template";
 /// Bulk messages (not for QR channels).
 pub const BULK_PATH: &str = "/v1/messages/bulk";
+/// Webhook endpoints: create (`POST`) and list (`GET`).
+pub const WEBHOOKS_PATH: &str = "/v1/webhooks";
+/// One webhook endpoint (`DELETE`).
+pub const WEBHOOK_ROUTE: &str = "/v1/webhooks/{webhook_id}";
+/// Issues a new signing secret; the old one signs beside it for 24 hours.
+pub const WEBHOOK_ROTATE_ROUTE: &str = "/v1/webhooks/{webhook_id}/rotate-secret";
+/// Sends a `webhook.test` event to one endpoint.
+pub const WEBHOOK_TEST_ROUTE: &str = "/v1/webhooks/{webhook_id}/test";
+/// An endpoint's recent deliveries.
+pub const WEBHOOK_DELIVERIES_ROUTE: &str = "/v1/webhooks/{webhook_id}/deliveries";
+/// Sends one delivery's event again.
+pub const WEBHOOK_RETRY_ROUTE: &str = "/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/retry";
 /// The OpenAPI document of `/v1`.
 pub const OPENAPI_PATH: &str = "/v1/openapi.json";
 /// Liveness.
@@ -82,6 +101,11 @@ pub fn pairing_code_path(session_id: &str) -> String {
 /// The widget host's relay of a session's SSE, as its `stream_url` reports it.
 pub fn widget_stream_path(session_id: &str) -> String {
     WIDGET_STREAM_ROUTE.replace("{id}", session_id)
+}
+
+/// The path of one webhook endpoint's route, e.g. [`WEBHOOK_TEST_ROUTE`].
+pub fn webhook_path(route: &str, webhook_id: &str) -> String {
+    route.replace("{webhook_id}", webhook_id)
 }
 
 #[cfg(test)]

@@ -15,16 +15,21 @@ pub enum Scope {
     /// Send messages on paired channels.
     #[serde(rename = "messages:send")]
     MessagesSend,
+    /// Create, list, test and remove webhook endpoints, and see their deliveries.
+    #[serde(rename = "webhooks:manage")]
+    WebhooksManage,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 3] = [Scope::ChannelsConnect, Scope::ChannelsRead, Scope::MessagesSend];
+    pub const ALL: [Scope; 4] =
+        [Scope::ChannelsConnect, Scope::ChannelsRead, Scope::MessagesSend, Scope::WebhooksManage];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::ChannelsConnect => "channels:connect",
             Self::ChannelsRead => "channels:read",
             Self::MessagesSend => "messages:send",
+            Self::WebhooksManage => "webhooks:manage",
         }
     }
 }
@@ -43,7 +48,7 @@ impl std::fmt::Display for UnknownScope {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "unknown scope `{}` (known: channels:connect, channels:read, messages:send)",
+            "unknown scope `{}` (known: channels:connect, channels:read, messages:send, webhooks:manage)",
             self.0
         )
     }
