@@ -9,6 +9,9 @@ use keebai_protocol::Scope;
 
 use crate::linker::{SimConfig, WhatsappConfig};
 use crate::pairing::PairingConfig;
+use crate::webhooks::SenderConfig;
+use crate::webhooks::retry::Schedule;
+use crate::webhooks::target::TargetPolicy;
 
 /// keebai QR connect server: link WhatsApp accounts by QR code over an HTTP API.
 #[derive(Debug, Parser)]
@@ -157,6 +160,26 @@ pub struct ServeArgs {
     #[arg(long, env = "KEEBAI_AUTH_FAILURES_PER_MINUTE", default_value_t = 30,
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub auth_failures_per_minute: u32,
+
+    /// Let webhook endpoints use `http://` URLs (by default only `https://` ones).
+    #[arg(long, env = "KEEBAI_WEBHOOK_ALLOW_HTTP")]
+    pub webhook_allow_http: bool,
+
+    /// Let webhooks reach private, loopback and link-local addresses (by default refused, both
+    /// when an endpoint is created and when a delivery resolves its host). Only for receivers
+    /// on the operator's own network: any token holder with `webhooks:manage` can then make
+    /// this server POST to them.
+    #[arg(long, env = "KEEBAI_WEBHOOK_ALLOW_PRIVATE")]
+    pub webhook_allow_private: bool,
+
+    /// Tests only: the wait after a webhook delivery's first failure (the product's is 5 s).
+    #[arg(long, env = "KEEBAI_WEBHOOK_FIRST_RETRY_MS", hide = true, default_value_t = 5000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub webhook_first_retry_ms: u64,
+
+    /// Tests only: how long a webhook delivery is tried (the product's is 24 hours).
+    #[arg(long, env = "KEEBAI_WEBHOOK_GIVE_UP_SECS", hide = true, default_value_t = 86_400)]
+    pub webhook_give_up_secs: u64,
 }
 
 /// `serve`'s settings alone, for [`ServeArgs::default`].
@@ -230,6 +253,22 @@ impl ServeArgs {
             version: self.whatsapp_version,
             code_validity: Duration::from_secs(self.whatsapp_code_validity_secs),
             ..WhatsappConfig::new(data_dir, Duration::from_secs(self.whatsapp_connect_timeout_secs))
+        }
+    }
+
+    pub fn webhooks(&self) -> SenderConfig {
+        let defaults = SenderConfig::default();
+        SenderConfig {
+            policy: TargetPolicy {
+                allow_http: self.webhook_allow_http,
+                allow_private: self.webhook_allow_private,
+            },
+            schedule: Schedule {
+                first_wait: Duration::from_millis(self.webhook_first_retry_ms),
+                give_up_after: Duration::from_secs(self.webhook_give_up_secs),
+                ..defaults.schedule
+            },
+            ..defaults
         }
     }
 

@@ -60,9 +60,14 @@ async fn main() -> anyhow::Result<()> {
             let moved = keebai_server::migrate::migrate(&cli.data_dir, &to).await?;
             let copied = moved.store;
             eprintln!(
-                "Copied {} accounts, {} tokens, {} channels, {} message records and {} device \
-                 keys into Postgres.",
-                copied.accounts, copied.tokens, copied.channels, copied.messages, moved.devices
+                "Copied {} accounts, {} tokens, {} channels, {} message records, {} webhook \
+                 endpoints and {} device keys into Postgres.",
+                copied.accounts,
+                copied.tokens,
+                copied.channels,
+                copied.messages,
+                copied.webhooks,
+                moved.devices
             );
             eprintln!("Serve with --database-url (KEEBAI_DATABASE_URL) from now on.");
             Ok(())

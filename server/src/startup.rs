@@ -37,6 +37,7 @@ use crate::linker::whatsapp::{DeviceFiles, DeviceKeys, LiveDevices};
 use crate::linker::{SimulatedLinker, WhatsappLinker};
 use crate::pairing::{Linker, PairingEngine, WeakEngine};
 use crate::store::{DataDirLock, Store};
+use crate::webhooks::{Sender, Webhooks};
 use keebai_wa_postgres::PostgresStore;
 
 /// Why a test build refuses to dial WhatsApp (see `linker::whatsapp::guard`).
@@ -61,6 +62,8 @@ pub struct App {
     live: Arc<dyn LiveChannels>,
     /// The same, when the whatsapp linker runs (for tests that look at its clients).
     whatsapp: Option<LiveDevices>,
+    /// Delivers webhooks while the server runs.
+    sender: Sender,
     shutdown: CancellationToken,
     /// This process's hold on the data directory, released after the store is closed.
     data_dir_lock: DataDirLock,
@@ -146,7 +149,10 @@ impl App {
         let per_minute = std::num::NonZeroU32::new(args.auth_failures_per_minute)
             .context("--auth-failures-per-minute must be at least 1")?;
         let auth_failures = Arc::new(crate::api::limit::AuthFailures::new(per_minute));
-        let state = AppState { store, engine, channels, cluster, auth_failures };
+        let webhook_config = args.webhooks();
+        let webhooks = Webhooks::new(store.clone(), webhook_config.policy);
+        let sender = Sender::new(store.clone(), webhook_config)?;
+        let state = AppState { store, engine, channels, webhooks, cluster, auth_failures };
         let listener = TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("could not listen on {}", args.listen))?;
@@ -179,7 +185,7 @@ impl App {
                 .fallback_service(host::pages(&args.dist_dir, host::not_found_service())),
         );
         let shutdown = CancellationToken::new();
-        Ok(Self { router, listener, state, live, whatsapp, shutdown, data_dir_lock })
+        Ok(Self { router, listener, state, live, whatsapp, sender, shutdown, data_dir_lock })
     }
 
     pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
@@ -205,7 +211,8 @@ impl App {
     /// dropped. Then pairing stops (every attempt releases its device or hands it over), then
     /// the live channels, each bounded by the same grace; the store is closed last.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let Self { listener, router, state, live, shutdown, data_dir_lock, .. } = self;
+        let Self { listener, router, state, live, sender, shutdown, data_dir_lock, .. } = self;
+        let sending = tokio::spawn(sender.run(shutdown.clone()));
         let connections = GracefulShutdown::new();
         loop {
             let (stream, peer) = tokio::select! {
@@ -258,6 +265,10 @@ impl App {
         // Live WhatsApp connections flush and close (each bounded to about a second).
         if tokio::time::timeout(SHUTDOWN_GRACE, live.stop()).await.is_err() {
             tracing::warn!("linked devices still open after the shutdown grace");
+        }
+        // The sender stops its tries and gives their claims back (the deliveries stay queued).
+        if tokio::time::timeout(SHUTDOWN_GRACE, sending).await.is_err() {
+            tracing::warn!("webhook tries still running after the shutdown grace");
         }
         state.store.close().await;
         drop(data_dir_lock);

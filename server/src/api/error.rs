@@ -64,6 +64,9 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | ErrorCode::InvalidPhoneNumber
         | ErrorCode::InvalidText
         | ErrorCode::InvalidId
+        | ErrorCode::InvalidWebhookUrl
+        | ErrorCode::InvalidEvents
+        | ErrorCode::InvalidDescription
         | ErrorCode::QrNotSupportedForTemplateOrBulk => StatusCode::BAD_REQUEST,
         ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
         ErrorCode::InsufficientScope => StatusCode::FORBIDDEN,
@@ -71,6 +74,8 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | ErrorCode::ChannelNotFound
         | ErrorCode::QrNotFound
         | ErrorCode::CodeNotFound
+        | ErrorCode::WebhookNotFound
+        | ErrorCode::DeliveryNotFound
         | ErrorCode::NotFound => StatusCode::NOT_FOUND,
         ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         ErrorCode::QrExpired
@@ -80,6 +85,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         ErrorCode::TooManySessions
+        | ErrorCode::TooManyWebhooks
         | ErrorCode::TooManyAuthFailures
         | ErrorCode::TooManyCodeRequests => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,

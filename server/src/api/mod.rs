@@ -5,7 +5,8 @@
 //! - `json`: the JSON body extractor whose rejections use that same error shape.
 //! - `auth`: the bearer-token extractor [`Authenticated`] and its scope check; `limit`: the
 //!   failed-authentication limit per client address.
-//! - `connect`, `numbers`, `messages`, `health`, `sim`: one area each, each with `router()`.
+//! - `connect`, `numbers`, `messages`, `webhooks`, `health`, `sim`: one area each, each with
+//!   `router()`.
 //! - `responses`: answers several routes document alike; `openapi`: the document's base and
 //!   the route that serves it.
 //! - `params`: values several routes parse alike; `sse`: what every event stream's response
@@ -27,6 +28,7 @@ mod params;
 mod responses;
 mod sim;
 pub mod sse;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -46,6 +48,7 @@ use crate::cluster::Cluster;
 use crate::linker::SimulatedLinker;
 use crate::pairing::PairingEngine;
 use crate::store::Store;
+use crate::webhooks::Webhooks;
 
 /// Request bodies larger than this get 413 `PAYLOAD_TOO_LARGE`.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -57,6 +60,7 @@ pub struct AppState {
     pub store: Store,
     pub engine: PairingEngine,
     pub channels: Channels,
+    pub webhooks: Webhooks,
     /// This server's part in a cluster (Postgres); `None` on a server on its own.
     pub cluster: Option<Cluster>,
     /// Failed authentications per client address.
@@ -69,6 +73,7 @@ fn v1() -> OpenApiRouter<AppState> {
         .merge(connect::router())
         .merge(numbers::router())
         .merge(messages::router())
+        .merge(webhooks::router())
         .routes(described!(openapi::document))
 }
 

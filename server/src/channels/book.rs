@@ -1,4 +1,5 @@
-//! [`ChannelBook`]: the one writer of channel rows and their status.
+//! [`ChannelBook`]: the one writer of channel rows and their status (and of the webhooks that
+//! report its changes).
 
 use keebai_protocol::ChannelStatus;
 use time::OffsetDateTime;
@@ -7,6 +8,7 @@ use time::format_description::well_known::Rfc3339;
 use super::channel::{Channel, LinkerKind, Unlinked};
 use crate::domain::{self, AccountId, ChannelId, ChannelName, PhoneNumber};
 use crate::store::{Store, StoreError, on_pool};
+use crate::webhooks::{Event, Outbox};
 
 /// The channels table. Every change of a channel row goes through here: linking (new or
 /// again), unlinking (for any [`Unlinked`] cause), and nothing else. Cheap to clone.
@@ -65,17 +67,24 @@ impl ChannelBook {
         Self { store }
     }
 
+    /// The store the book writes to (for the pairing engine's own webhook events).
+    pub(crate) fn store(&self) -> &Store {
+        &self.store
+    }
+
     /// Records a freshly linked device as a connected channel. Re-linking a number the account
-    /// already has keeps its channel id (and creation time) and refreshes the rest.
+    /// already has keeps its channel id (and creation time) and refreshes the rest. The
+    /// webhook (`channel.connected`, or `channel.reconnected` for a number linked before) is
+    /// queued in the same transaction.
     pub async fn link(&self, new: NewLink<'_>) -> Result<Channel, StoreError> {
         let now = domain::now();
         // In an explicit transaction: SQLite makes a RETURNING statement's changes on its first
         // step, but commits (in autocommit mode) only when the statement ends, and an error there
         // (an unwritable or full disk) is not reported to `fetch_one`, which stops after the row.
         // That reported a channel `connected` that was never stored; `commit` reports it.
-        let row: ChannelRow = on_pool!(self.store, |pool| {
+        let (row, queued): (ChannelRow, bool) = on_pool!(self.store, |pool| {
             let mut tx = pool.begin().await?;
-            let row = sqlx::query_as(concat!("INSERT INTO channels (id, account_id, name, phone_number, push_name, linker, status, created_at, updated_at)
+            let row: ChannelRow = sqlx::query_as(concat!("INSERT INTO channels (id, account_id, name, phone_number, push_name, linker, status, created_at, updated_at)
                  VALUES ($1, $2, $3, $4, $5, $6, 'connected', $7, $7)
                  ON CONFLICT (account_id, phone_number) DO UPDATE SET
                      name = excluded.name, push_name = excluded.push_name, linker = excluded.linker,
@@ -90,32 +99,66 @@ impl ChannelBook {
             .bind(&now)
             .fetch_one(&mut *tx)
             .await?;
+            // The channel's webhook, in the same transaction: a number linked before keeps its
+            // channel id, so another id than the proposed one means linked again.
+            let again = row.0 != new.proposed.as_str();
+            let event = Event::channel_linked(
+                again,
+                &ChannelId::parse(&row.0).map_err(|e| sqlx::Error::Decode(e.into()))?,
+                new.phone,
+            );
+            let queued = tx.enqueue(new.account, &event).await?;
             tx.commit().await?;
-            row
+            (row, queued)
         });
+        if queued {
+            self.store.wake_outbox();
+        }
         Ok(channel(row)?)
     }
 
     /// The channel shows `disconnected` from now on, whatever its account (the phone side knows
-    /// only the channel). `false` when no channel has that id.
+    /// only the channel), and the change is reported by webhook (`channel.disconnected`) when it
+    /// was connected. `false` when no channel has that id.
     pub async fn unlink(&self, id: &ChannelId, why: Unlinked) -> Result<bool, StoreError> {
-        let found = on_pool!(self.store, |pool| {
-            sqlx::query(
-                "UPDATE channels SET status = 'disconnected', updated_at = $1 WHERE id = $2",
+        let (found, queued) = on_pool!(self.store, |pool| {
+            let mut tx = pool.begin().await?;
+            // Only a change from `connected` is reported (and logged) once.
+            let changed: Option<(i64, String)> = sqlx::query_as(
+                "UPDATE channels SET status = 'disconnected', updated_at = $1
+                 WHERE id = $2 AND status = 'connected' RETURNING account_id, phone_number",
             )
             .bind(domain::now())
             .bind(id.as_str())
-            .execute(pool)
-            .await?
-            .rows_affected()
-                == 1
+            .fetch_optional(&mut *tx)
+            .await?;
+            let outcome = match changed {
+                Some((account, phone)) => {
+                    let phone =
+                        PhoneNumber::parse(&phone).map_err(|e| sqlx::Error::Decode(e.into()))?;
+                    let event = Event::channel_disconnected(id, &phone, why);
+                    (Some(true), tx.enqueue(AccountId(account), &event).await?)
+                }
+                None => {
+                    let exists: Option<(String,)> =
+                        sqlx::query_as("SELECT id FROM channels WHERE id = $1")
+                            .bind(id.as_str())
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                    (exists.map(|_| false), false)
+                }
+            };
+            tx.commit().await?;
+            outcome
         });
-        if found {
+        if queued {
+            self.store.wake_outbox();
+        }
+        if found == Some(true) {
             tracing::info!(channel = %id, why = %why, "channel disconnected");
         }
-        Ok(found)
+        Ok(found.is_some())
     }
-
     /// The account's channels, oldest first.
     pub async fn list(&self, account: AccountId) -> Result<Vec<Channel>, StoreError> {
         let rows: Vec<ChannelRow> = on_pool!(self.store, |pool| {

@@ -66,6 +66,17 @@ pub enum Unlinked {
 }
 
 impl Unlinked {
+    /// The stable code webhooks report (`channel.disconnected`'s `data.code`).
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::RemovedOnPhone => "removed_on_phone",
+            Self::Simulated => "simulated",
+            Self::NotLoggedIn => "not_logged_in",
+            Self::DeviceGone => "device_gone",
+            Self::Stopped(code) => code.as_str(),
+        }
+    }
+
     fn as_str(self) -> &'static str {
         match self {
             Self::RemovedOnPhone => "removed on the phone",

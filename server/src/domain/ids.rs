@@ -95,6 +95,19 @@ prefixed_id!(
     /// A token's public id (what `token list` shows and `token revoke` takes): `tok_` + 64 bits.
     TokenId, "token", "tok_", 8
 );
+prefixed_id!(
+    /// A webhook endpoint: `wh_` + 128 random bits.
+    WebhookId, "webhook", "wh_", 16
+);
+prefixed_id!(
+    /// A webhook event: `evt_` + 128 random bits. It is the `webhook-id` header of every
+    /// delivery of the event, tries and resends alike.
+    EventId, "event", "evt_", 16
+);
+prefixed_id!(
+    /// One event's delivery to one endpoint: `dlv_` + 128 random bits.
+    DeliveryId, "delivery", "dlv_", 16
+);
 
 #[cfg(test)]
 mod tests {

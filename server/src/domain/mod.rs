@@ -2,7 +2,8 @@
 //! everything inward takes only the parsed form.
 //!
 //! - `code`: pairing codes, as compared and as shown.
-//! - `ids`: prefixed random identifiers (`qrs_…`, `ch_…`, `msg_…`, `tok_…`) and the account key.
+//! - `ids`: prefixed random identifiers (`qrs_…`, `ch_…`, `msg_…`, `tok_…`, `wh_…`, `evt_…`,
+//!   `dlv_…`) and the account key.
 //! - `phone`: E.164 phone numbers.
 //! - `text`: channel names and message texts with their length rules.
 //! - `scopes`: the set of scopes a token holds.
@@ -16,7 +17,10 @@ mod text;
 mod time;
 
 pub use code::{code_key, grouped_code};
-pub use ids::{AccountId, ChannelId, IdError, MessageId, SessionId, TokenId, random_hex};
+pub use ids::{
+    AccountId, ChannelId, DeliveryId, EventId, IdError, MessageId, SessionId, TokenId, WebhookId,
+    random_hex,
+};
 pub use phone::{PhoneNumber, PhoneNumberError};
 pub use scopes::Scopes;
 pub use text::{ChannelName, DEFAULT_CHANNEL_NAME, MessageText, TextError};

@@ -10,6 +10,7 @@ impl Scopes {
             Scope::ChannelsConnect => 1,
             Scope::ChannelsRead => 2,
             Scope::MessagesSend => 4,
+            Scope::WebhooksManage => 8,
         }
     }
 

@@ -22,6 +22,7 @@ use crate::domain::{
     AccountId, ChannelId, ChannelName, PhoneNumber, SessionId, WallAnchor, grouped_code, never,
     rfc3339_millis,
 };
+use crate::webhooks::{self, Event};
 
 /// How long `connected` waits for a linked device to start serving its channel (closing a
 /// previous device of the same phone takes about a second).
@@ -93,8 +94,28 @@ impl SessionDriver {
         // Requests that come while the terminal event replays are answered: not waiting.
         drop(commands);
         tracing::info!(session = %self.id, outcome = outcome.name().as_str(), "pairing session ended");
+        // `server_shutdown` is not reported: the server is stopping (its store with it), and
+        // the session's failure says nothing about the customer's pairing.
+        let failed = match &outcome {
+            StreamEvent::Failed(failed) if failed.code != FailureCode::ServerShutdown => {
+                Some(Event::pairing_failed(&self.id, failed.code, &failed.reason))
+            }
+            _ => None,
+        };
         self.publish(outcome);
         self.shared.session_ended(self.account);
+        // A session is not stored: the outbox row is the one durable record of its failure.
+        // Written beside the replay rather than before it, so that the session's end (its
+        // slot, its replay time) never waits for the store.
+        if let Some(event) = failed {
+            let (store, id, account) =
+                (self.shared.book.store().clone(), self.id.clone(), self.account);
+            self.shared.tasks.spawn(async move {
+                if let Err(error) = webhooks::record(&store, account, &event).await {
+                    tracing::warn!(session = %id, %error, "could not queue the pairing.failed webhook");
+                }
+            });
+        }
         if !self.shared.shutdown.is_cancelled() {
             tokio::select! {
                 () = tokio::time::sleep(self.shared.config.replay) => {}

@@ -101,6 +101,9 @@ fn postgres_transient(code: &str) -> bool {
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: Pool,
+    /// Rung after a commit that queued webhook deliveries: wakes this process's sender
+    /// (`webhooks::Sender`), which otherwise polls the outbox every second.
+    outbox: std::sync::Arc<tokio::sync::Notify>,
 }
 
 /// The backend's connection pool.
@@ -126,6 +129,34 @@ macro_rules! on_pool {
     };
 }
 pub(crate) use on_pool;
+
+/// Opens a transaction that will write, on either backend's pool (inside [`on_pool!`]).
+///
+/// On SQLite it is `BEGIN IMMEDIATE`, which takes the write lock at once (waiting up to the busy
+/// timeout for another writer): a deferred transaction that reads first and writes later fails
+/// with `SQLITE_BUSY` at once, without waiting, when another connection wrote in between. On
+/// Postgres it is a plain `BEGIN`.
+pub(crate) trait BeginWrite {
+    type Database: sqlx::Database;
+
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Self::Database>, sqlx::Error>;
+}
+
+impl BeginWrite for SqlitePool {
+    type Database = sqlx::Sqlite;
+
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+        self.begin_with("BEGIN IMMEDIATE").await
+    }
+}
+
+impl BeginWrite for PgPool {
+    type Database = sqlx::Postgres;
+
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+        self.begin().await
+    }
+}
 
 /// Which backend a store runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -187,7 +218,7 @@ impl Store {
             .run(&pool)
             .await
             .map_err(|e| connect_err(e.into()))?;
-        Ok(Self { pool: Pool::Postgres(pool) })
+        Ok(Self::with(Pool::Postgres(pool)))
     }
 
     /// Opens (creating if needed) `<data_dir>/keebai.db` and brings its schema up to date.
@@ -211,7 +242,22 @@ impl Store {
             .await
             .map_err(|e| open_err(e.into()))?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await.map_err(|e| open_err(e.into()))?;
-        Ok(Self { pool: Pool::Sqlite(pool) })
+        Ok(Self::with(Pool::Sqlite(pool)))
+    }
+
+    fn with(pool: Pool) -> Self {
+        Self { pool, outbox: Default::default() }
+    }
+
+    /// Wakes the webhook sender: call after committing a transaction that queued deliveries.
+    pub(crate) fn wake_outbox(&self) {
+        self.outbox.notify_one();
+    }
+
+    /// Resolves after the next [`Store::wake_outbox`] (or at once if one came since the last
+    /// wait).
+    pub(crate) async fn outbox_woken(&self) {
+        self.outbox.notified().await;
     }
 
     /// Which backend this store runs on.
