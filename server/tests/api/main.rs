@@ -14,6 +14,8 @@ mod process;
 mod routes;
 mod sim;
 mod stream;
+mod webhook_delivery;
+mod webhook_endpoints;
 mod webhooks;
 mod whatsapp;
 mod wire;

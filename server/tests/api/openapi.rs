@@ -17,6 +17,13 @@ const CONTRACT: &[(&str, &str)] = &[
     ("post", "/v1/messages/template"),
     ("post", "/v1/messages/bulk"),
     ("get", "/v1/openapi.json"),
+    ("post", "/v1/webhooks"),
+    ("get", "/v1/webhooks"),
+    ("delete", "/v1/webhooks/{webhook_id}"),
+    ("post", "/v1/webhooks/{webhook_id}/rotate-secret"),
+    ("post", "/v1/webhooks/{webhook_id}/test"),
+    ("get", "/v1/webhooks/{webhook_id}/deliveries"),
+    ("post", "/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/retry"),
 ];
 
 async fn document(app: &TestApp) -> Value {
@@ -62,6 +69,30 @@ async fn the_document_is_openapi_3_1_and_lists_exactly_the_v1_routes() {
     }
     let codes = &document["components"]["schemas"]["ErrorCode"]["enum"];
     assert!(codes.as_array().unwrap().contains(&json!("QR_NOT_SUPPORTED_FOR_TEMPLATE_OR_BULK")));
+
+    // Every event a webhook delivers is described under `webhooks`, with the Standard Webhooks
+    // headers and the event's schema.
+    let webhooks = document["webhooks"].as_object().expect("a webhooks section");
+    let names: Vec<&str> = webhooks.keys().map(String::as_str).collect();
+    let mut expected: Vec<&str> =
+        keebai_protocol::WebhookEventType::ALL.iter().map(|t| t.as_str()).collect();
+    expected.sort();
+    assert_eq!(names, expected);
+    for (name, item) in webhooks {
+        let post = &item["post"];
+        let headers: Vec<&str> = post["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(headers, ["webhook-id", "webhook-timestamp", "webhook-signature"], "{name}");
+        let schema = &post["requestBody"]["content"]["application/json"]["schema"];
+        assert_eq!(schema["$ref"], "#/components/schemas/WebhookEvent", "{name}");
+    }
+    for schema in ["WebhookEvent", "ChannelEventData", "PairingFailedData", "MessageEventData"] {
+        assert!(document["components"]["schemas"][schema].is_object(), "{schema}");
+    }
 }
 
 #[tokio::test]

@@ -117,6 +117,9 @@ async fn migrate_copies_a_one_server_install_into_an_empty_postgres_database_onc
     let channel = api.pair(PHONE).await;
     let body = json!({"channel_id": channel, "to": "+14155550100", "text": "Hola"});
     assert_eq!(api.send_text(&token, body).await.status(), StatusCode::ACCEPTED);
+    let hook = json!({"url": "https://example.com/hooks", "events": ["channel.disconnected"]});
+    let created = api.post_json(keebai_protocol::WEBHOOKS_PATH, Some(&token), &hook).await;
+    assert_eq!(created.status(), StatusCode::CREATED);
 
     let url = fresh_database().await;
     let args = ["migrate", "--to", url.expose_secret()];
@@ -130,7 +133,7 @@ async fn migrate_copies_a_one_server_install_into_an_empty_postgres_database_onc
     let said = String::from_utf8_lossy(&migrated.stderr);
     assert!(migrated.status.success(), "{said}");
     // Two accounts and tokens: ours, and the one the widget host minted at the first start.
-    let copied = "Copied 2 accounts, 2 tokens, 1 channels, 1 message records and 0 device keys";
+    let copied = "Copied 2 accounts, 2 tokens, 1 channels, 1 message records, 1 webhook endpoints and 0 device keys";
     assert!(said.contains(copied), "{said}");
     assert!(!said.contains(url.expose_secret()), "{said}");
 
@@ -154,6 +157,14 @@ async fn migrate_copies_a_one_server_install_into_an_empty_postgres_database_onc
     assert_eq!(numbers[0].channel_id, channel);
     let other = String::from_utf8(other.stdout).unwrap().trim().to_owned();
     assert_eq!(server.api(&other).numbers_ok().await.len(), 0, "another account's view");
+    let hooks: serde_json::Value = server
+        .api(&token)
+        .get(keebai_protocol::WEBHOOKS_PATH, Some(&token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(hooks["data"][0]["url"], "https://example.com/hooks", "{hooks}");
     server.stop().await;
 
     // A database that holds data is never written into.

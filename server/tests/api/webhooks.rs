@@ -13,14 +13,14 @@ use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdout, Command};
 
 /// A receiver process listening on loopback, and the lines it reports.
-struct Receiver {
-    port: u16,
+pub(crate) struct Receiver {
+    pub(crate) port: u16,
     lines: Lines<BufReader<ChildStdout>>,
     _process: Child,
 }
 
 #[derive(Clone, Copy, Debug)]
-enum Language {
+pub(crate) enum Language {
     Python,
     Node,
 }
@@ -34,6 +34,12 @@ fn env(name: &str) -> String {
 impl Receiver {
     /// Starts a receiver in `language` that trusts `secret`.
     async fn start(language: Language, secret: &str) -> Self {
+        Self::start_with(language, &[secret], &[]).await
+    }
+
+    /// Starts a receiver in `language` that checks each delivery with each of `secrets`, with
+    /// the options of `tests/receivers/receiver.py` (`--fail N`, `--hang`, `--port P`).
+    pub(crate) async fn start_with(language: Language, secrets: &[&str], options: &[&str]) -> Self {
         let script =
             |name: &str| format!("{}/../tests/receivers/{name}", env!("CARGO_MANIFEST_DIR"));
         let mut command = match language {
@@ -49,7 +55,8 @@ impl Receiver {
             }
         };
         let mut process = command
-            .arg(secret)
+            .arg(secrets.join(","))
+            .args(options)
             .stdout(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
@@ -64,19 +71,42 @@ impl Receiver {
         Self { port, lines, _process: process }
     }
 
+    /// `http://127.0.0.1:<port>/hooks`.
+    pub(crate) fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/hooks", self.port)
+    }
+
+    /// The next delivery it reports (within 30 s).
+    pub(crate) async fn next(&mut self) -> Value {
+        let line = tokio::time::timeout(Duration::from_secs(30), self.lines.next_line())
+            .await
+            .expect("a delivery arrives")
+            .unwrap()
+            .expect("a line");
+        serde_json::from_str(&line).unwrap()
+    }
+
+    /// The next delivery, which its library verified: its `webhook-id` and its parsed body.
+    pub(crate) async fn next_verified(&mut self) -> (String, Value) {
+        let said = self.next().await;
+        assert_eq!(said["ok"], true, "{said}");
+        let body = serde_json::from_str(said["body"].as_str().unwrap()).unwrap();
+        (said["id"].as_str().unwrap().to_owned(), body)
+    }
+
+    /// Whether it reports anything within `wait`.
+    pub(crate) async fn quiet_for(&mut self, wait: Duration) -> bool {
+        tokio::time::timeout(wait, self.lines.next_line()).await.is_err()
+    }
+
     /// Sends one message signed with `secrets` and returns the outcome and what the receiver's
     /// library said.
     async fn deliver(&mut self, secrets: &[Secret], message: &Message<'_>) -> (Outcome, Value) {
         let policy = TargetPolicy { allow_http: true, allow_private: true };
         let client = policy.client(Duration::from_secs(5)).unwrap();
-        let url = policy.check(&format!("http://127.0.0.1:{}/hooks", self.port)).unwrap();
+        let url = policy.check(&self.url()).unwrap();
         let outcome = post(&client, url, secrets, message).await;
-        let line = tokio::time::timeout(Duration::from_secs(10), self.lines.next_line())
-            .await
-            .expect("the receiver reports")
-            .unwrap()
-            .expect("a line");
-        (outcome, serde_json::from_str(&line).unwrap())
+        (outcome, self.next().await)
     }
 }
 
@@ -143,8 +173,7 @@ impl ForgedBody<'_> {
             .send()
             .await
             .unwrap();
-        let line = receiver.lines.next_line().await.unwrap().expect("a line");
-        serde_json::from_str(&line).unwrap()
+        receiver.next().await
     }
 }
 

@@ -6,9 +6,11 @@
 //!   death or stop; a Postgres restart.
 //! - `channels`: each channel live on exactly one server, placement, hand-over, sends.
 //! - `whatsapp`: the real linker with its keys in Postgres, taken over by another server.
+//! - `webhooks`: each delivery sent once, by one server, in order.
 
 mod channels;
 mod pairing;
+mod webhooks;
 mod whatsapp;
 
 use std::path::Path;
