@@ -10,6 +10,7 @@ use keebai_protocol::{
     NumbersResponse, PairingCodeRequest, PairingCodeResponse, SendTextRequest, SendTextResponse,
     StreamEvent,
 };
+use keebai_protocol::{CreateWebhookRequest, DeliveryQueued, WebhookCreated, WebhookList};
 use reqwest::{Method, RequestBuilder, StatusCode, Url};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
@@ -176,6 +177,38 @@ impl Api {
     pub async fn send_text(&self, body: &SendTextRequest) -> Result<SendTextResponse, ApiError> {
         let (url, request) = self.request(Method::POST, keebai_protocol::TEXT_PATH);
         let response = Self::send(&url, request.json(body)).await?;
+        Self::json(&url, response).await
+    }
+
+    /// `POST /v1/webhooks`.
+    pub async fn create_webhook(
+        &self,
+        body: &CreateWebhookRequest,
+    ) -> Result<WebhookCreated, ApiError> {
+        let (url, request) = self.request(Method::POST, keebai_protocol::WEBHOOKS_PATH);
+        let response = Self::send(&url, request.json(body)).await?;
+        Self::json(&url, response).await
+    }
+
+    /// `GET /v1/webhooks`.
+    pub async fn webhooks(&self) -> Result<WebhookList, ApiError> {
+        let (url, request) = self.request(Method::GET, keebai_protocol::WEBHOOKS_PATH);
+        let response = Self::send(&url, request).await?;
+        Self::json(&url, response).await
+    }
+
+    /// `DELETE /v1/webhooks/{id}`.
+    pub async fn remove_webhook(&self, webhook_id: &str) -> Result<(), ApiError> {
+        let path = keebai_protocol::webhook_path(keebai_protocol::WEBHOOK_ROUTE, webhook_id);
+        let (url, request) = self.request(Method::DELETE, &path);
+        Self::send(&url, request).await.map(drop)
+    }
+
+    /// `POST /v1/webhooks/{id}/test`.
+    pub async fn test_webhook(&self, webhook_id: &str) -> Result<DeliveryQueued, ApiError> {
+        let path = keebai_protocol::webhook_path(keebai_protocol::WEBHOOK_TEST_ROUTE, webhook_id);
+        let (url, request) = self.request(Method::POST, &path);
+        let response = Self::send(&url, request).await?;
         Self::json(&url, response).await
     }
 

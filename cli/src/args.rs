@@ -1,4 +1,5 @@
 use clap::{Args, Parser, Subcommand};
+use keebai_protocol::WebhookEventType;
 use secrecy::SecretString;
 
 use crate::api::Api;
@@ -28,6 +29,48 @@ pub enum Command {
     /// Messages.
     #[command(subcommand)]
     Messages(MessagesCommand),
+    /// Signed webhooks: endpoints that hear about channel, pairing and message changes
+    /// (needs the `webhooks:manage` scope).
+    #[command(subcommand)]
+    Webhooks(WebhooksCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WebhooksCommand {
+    /// Add an endpoint; prints its signing secret (`whsec_…`) once.
+    Add {
+        /// Where deliveries go (https://…).
+        url: String,
+        /// An event type to deliver (repeat for several; all of them when left out), e.g.
+        /// channel.disconnected.
+        #[arg(long = "event", value_name = "TYPE", value_parser = event_type)]
+        events: Vec<WebhookEventType>,
+        /// A note for people (up to 200 characters).
+        #[arg(long)]
+        description: Option<String>,
+        /// Print the API's JSON answer.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the endpoints (never their secrets).
+    List {
+        /// Print the API's JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove an endpoint (`wh_…`); its pending deliveries are not sent.
+    Remove {
+        /// The endpoint (`wh_…`).
+        webhook_id: String,
+    },
+    /// Send a `webhook.test` event to an endpoint.
+    Test {
+        /// The endpoint (`wh_…`).
+        webhook_id: String,
+        /// Print the API's JSON answer.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -76,6 +119,14 @@ pub enum MessagesCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// A webhook event type by its wire name.
+fn event_type(name: &str) -> Result<WebhookEventType, String> {
+    WebhookEventType::parse(name).ok_or_else(|| {
+        let known: Vec<&str> = WebhookEventType::SUBSCRIBABLE.iter().map(|t| t.as_str()).collect();
+        format!("unknown event type (known: {})", known.join(", "))
+    })
 }
 
 /// What is wrong with the command line beyond what clap checks.

@@ -95,3 +95,48 @@ fn the_cli_depends_on_neither_the_server_nor_whatsapp_rust() {
         assert!(workspace_deps.iter().all(|k| *k == "keebai-protocol"), "{workspace_deps:?}");
     }
 }
+
+#[tokio::test]
+async fn webhooks_add_list_test_and_remove() {
+    let server = spawn_app().await;
+    let args = [
+        "webhooks",
+        "add",
+        "https://example.com/hooks",
+        "--event",
+        "channel.disconnected",
+        "--event",
+        "message.failed",
+        "--json",
+    ];
+    let (code, json, _) = run(keebai(&server, &args)).await;
+    assert_eq!(code, 0);
+    let created: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let id = created["webhook_id"].as_str().unwrap().to_owned();
+    assert!(created["secret"].as_str().unwrap().starts_with("whsec_"));
+    assert_eq!(created["events"], serde_json::json!(["channel.disconnected", "message.failed"]));
+
+    let (code, table, _) = run(keebai(&server, &["webhooks", "list"])).await;
+    assert_eq!(code, 0);
+    let row = table.lines().nth(1).unwrap();
+    assert!(row.contains(&id) && row.contains("channel.disconnected,message.failed"), "{row}");
+    assert!(!table.contains("whsec_"), "{table}");
+
+    let (code, stdout, _) = run(keebai(&server, &["webhooks", "test", &id])).await;
+    assert_eq!(code, 0);
+    assert!(stdout.starts_with("Queued webhook.test evt_"), "{stdout}");
+
+    let (code, stdout, _) = run(keebai(&server, &["webhooks", "remove", &id])).await;
+    assert_eq!((code, stdout.trim()), (0, format!("Webhook {id} removed.").as_str()));
+    let (code, _, stderr) = run(keebai(&server, &["webhooks", "remove", &id])).await;
+    assert_eq!(code, 1);
+    assert!(stderr.contains("WEBHOOK_NOT_FOUND"), "{stderr}");
+
+    let bad = ["webhooks", "add", "https://example.com", "--event", "channel.*"];
+    let (code, _, stderr) = run(keebai(&server, &bad)).await;
+    assert_eq!(code, 2);
+    assert!(stderr.contains("unknown event type"), "{stderr}");
+    let (code, _, stderr) = run(keebai(&server, &["webhooks", "add", "http://10.0.0.1/x"])).await;
+    assert_eq!(code, 1);
+    assert!(stderr.contains("INVALID_WEBHOOK_URL"), "{stderr}");
+}
