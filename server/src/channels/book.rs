@@ -136,7 +136,8 @@ impl ChannelBook {
                 Some((account, phone)) => {
                     let phone =
                         PhoneNumber::parse(&phone).map_err(|e| sqlx::Error::Decode(e.into()))?;
-                    let event = Event::channel_disconnected(id, &phone, why);
+                    let event =
+                        Event::channel_disconnected(id, &phone, why.code(), &why.to_string());
                     (Some(true), tx.enqueue(AccountId(account), &event).await?)
                 }
                 None => {

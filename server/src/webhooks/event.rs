@@ -5,7 +5,6 @@ use keebai_protocol::{
     WebhookEventData, WebhookEventType, WebhookTestData,
 };
 
-use crate::channels::Unlinked;
 use crate::domain::{self, ChannelId, MessageId, PhoneNumber, SessionId, WebhookId};
 
 /// One change, as its webhook reports it. Built where the change is made, and written to the
@@ -28,11 +27,17 @@ impl Event {
         Self { kind, data: channel_data(channel, phone, None) }
     }
 
-    /// A connected channel became `disconnected`.
-    pub fn channel_disconnected(channel: &ChannelId, phone: &PhoneNumber, why: Unlinked) -> Self {
+    /// A connected channel became `disconnected`, with why: a stable `code` and a `reason`
+    /// for people (the channels module's `Unlinked`).
+    pub fn channel_disconnected(
+        channel: &ChannelId,
+        phone: &PhoneNumber,
+        code: &str,
+        reason: &str,
+    ) -> Self {
         Self {
             kind: WebhookEventType::ChannelDisconnected,
-            data: channel_data(channel, phone, Some(why)),
+            data: channel_data(channel, phone, Some((code, reason))),
         }
     }
 
@@ -88,13 +93,13 @@ impl Event {
 fn channel_data(
     channel: &ChannelId,
     phone: &PhoneNumber,
-    why: Option<Unlinked>,
+    why: Option<(&str, &str)>,
 ) -> WebhookEventData {
     WebhookEventData::Channel(ChannelEventData {
         channel_id: channel.to_string(),
         phone_number: phone.to_string(),
-        code: why.map(|why| why.code().to_owned()),
-        reason: why.map(|why| why.to_string()),
+        code: why.map(|(code, _)| code.to_owned()),
+        reason: why.map(|(_, reason)| reason.to_owned()),
     })
 }
 
@@ -106,7 +111,12 @@ mod tests {
     fn bodies_are_the_documented_envelope() {
         let channel = ChannelId::generate();
         let phone = PhoneNumber::parse("+56912345678").unwrap();
-        let event = Event::channel_disconnected(&channel, &phone, Unlinked::RemovedOnPhone);
+        let event = Event::channel_disconnected(
+            &channel,
+            &phone,
+            "removed_on_phone",
+            "removed on the phone",
+        );
         let body: serde_json::Value = serde_json::from_str(&event.body()).unwrap();
         assert_eq!(body["type"], "channel.disconnected");
         assert_eq!(body["data"]["channel_id"], channel.as_str());
