@@ -82,7 +82,7 @@ impl ChannelBook {
         // step, but commits (in autocommit mode) only when the statement ends, and an error there
         // (an unwritable or full disk) is not reported to `fetch_one`, which stops after the row.
         // That reported a channel `connected` that was never stored; `commit` reports it.
-        let (row, queued): (ChannelRow, bool) = on_pool!(self.store, |pool| {
+        let (linked, queued): (Channel, bool) = on_pool!(self.store, |pool| {
             let mut tx = pool.begin().await?;
             let row: ChannelRow = sqlx::query_as(concat!("INSERT INTO channels (id, account_id, name, phone_number, push_name, linker, status, created_at, updated_at)
                  VALUES ($1, $2, $3, $4, $5, $6, 'connected', $7, $7)
@@ -101,20 +101,17 @@ impl ChannelBook {
             .await?;
             // The channel's webhook, in the same transaction: a number linked before keeps its
             // channel id, so another id than the proposed one means linked again.
-            let again = row.0 != new.proposed.as_str();
-            let event = Event::channel_linked(
-                again,
-                &ChannelId::parse(&row.0).map_err(|e| sqlx::Error::Decode(e.into()))?,
-                new.phone,
-            );
+            let linked = channel(row)?;
+            let again = linked.id != *new.proposed;
+            let event = Event::channel_linked(again, &linked.id, &linked.phone_number);
             let queued = tx.enqueue(new.account, &event).await?;
             tx.commit().await?;
-            (row, queued)
+            (linked, queued)
         });
         if queued {
             self.store.wake_outbox();
         }
-        Ok(channel(row)?)
+        Ok(linked)
     }
 
     /// The channel shows `disconnected` from now on, whatever its account (the phone side knows

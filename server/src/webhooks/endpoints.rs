@@ -8,11 +8,11 @@ use keebai_protocol::{
 };
 use time::OffsetDateTime;
 
-use super::outbox::now_ms;
+use super::outbox::{Rows, now_ms};
 use super::signing::Secret;
 use super::target::{TargetError, TargetPolicy};
 use super::{Event, Outbox};
-use crate::domain::{AccountId, DeliveryId, WebhookId, rfc3339_millis};
+use crate::domain::{AccountId, DeliveryId, EventId, WebhookId, rfc3339_millis};
 use crate::store::{BeginWrite, Store, StoreError, on_pool};
 
 /// How many endpoints an account may have.
@@ -276,8 +276,7 @@ impl Webhooks {
         id: &WebhookId,
         delivery: &DeliveryId,
     ) -> Result<DeliveryQueued, WebhookError> {
-        let again = DeliveryId::generate();
-        let event: Option<(String,)> = on_pool!(self.store, |pool| {
+        let queued: Option<(DeliveryId, String)> = on_pool!(self.store, |pool| {
             let mut tx = pool.begin_write().await?;
             let event: Option<(String,)> = sqlx::query_as(
                 "SELECT d.event_id FROM webhook_deliveries d
@@ -289,23 +288,18 @@ impl Webhooks {
             .bind(account.0)
             .fetch_optional(&mut *tx)
             .await?;
-            if let Some((event,)) = &event {
-                let now = now_ms();
-                sqlx::query(
-                    "INSERT INTO webhook_deliveries (id, endpoint_id, event_id, state, next_ms, created_ms)
-                     VALUES ($1, $2, $3, 'pending', $4, $4)",
-                )
-                .bind(again.as_str())
-                .bind(id.as_str())
-                .bind(event)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            }
+            let queued = match event {
+                Some((event,)) => {
+                    let parsed =
+                        EventId::parse(&event).map_err(|e| sqlx::Error::Decode(e.into()))?;
+                    Some((tx.insert_delivery(id.as_str(), &parsed, now_ms()).await?, event))
+                }
+                None => None,
+            };
             tx.commit().await?;
-            event
+            queued
         });
-        let Some((event,)) = event else {
+        let Some((again, event)) = queued else {
             return Err(if self.exists(account, id).await? {
                 WebhookError::DeliveryNotFound
             } else {

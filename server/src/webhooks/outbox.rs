@@ -38,7 +38,7 @@ pub(crate) trait Outbox {
 }
 
 /// The two statements every queued event is made of, for [`Outbox`]'s implementations.
-trait Rows {
+pub(super) trait Rows {
     /// The event, with its body stamped now.
     async fn insert_event(
         &mut self,
